@@ -1,0 +1,43 @@
+"""Domain errors. Each service maps them to gRPC statuses in exactly one place (error_mapping.py)."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidArgument(DomainError):
+    def __init__(self, field: str, message: str, reason: str = "INVALID_FIELD") -> None:
+        super().__init__(f"{field}: {message}", field)
+        self.reason = reason
+
+
+class ReadOnlyField(InvalidArgument):
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "is read-only and cannot be updated through UpdateProfile", reason="READ_ONLY_FIELD")
+
+
+class ProfileNotFound(DomainError):
+    def __init__(self, uid: str) -> None:
+        super().__init__(f"no profile for uid {uid!r}", "uid")
+
+
+class InsufficientTokens(DomainError):
+    def __init__(self, balance: int, amount: int) -> None:
+        super().__init__(f"balance {balance} is less than the {amount} tokens requested", "amount")
+        self.balance = balance
+        self.amount = amount
+
+
+class IdempotencyKeyReused(DomainError):
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"idempotency_key {key!r} was already used with different parameters", "idempotency_key"
+        )
+
+
+class StoreUnavailable(DomainError):
+    """The store could not answer in time (locked, busy, unreachable). Nothing was changed."""

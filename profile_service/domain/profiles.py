@@ -1,0 +1,69 @@
+"""Profile rules other than the ledger: creation, user edits, the Stripe customer link, entitlements."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from profile_service.domain.errors import InvalidArgument, ProfileNotFound, ReadOnlyField
+from profile_service.domain.ledger import Writes
+from profile_service.domain.model import Profile
+
+# Fields a user may change about themselves. Everything else is owned by billing or the ledger.
+USER_EDITABLE = frozenset({"email", "display_name", "last_login"})
+READ_ONLY = frozenset({
+    "uid", "tokens", "has_access", "one_time_purchase", "stripe_customer_id", "purchase_date", "product_id",
+    "price_id", "subscription_status", "current_period_end", "created_at",
+})
+
+
+def create_profile(existing: Profile | None, uid: str, email: str, now: datetime) -> Writes:
+    if existing is not None:
+        return Writes(None, None, (existing, False))
+    profile = Profile(uid=uid, email=email, created_at=now, last_login=now)
+    return Writes(profile, None, (profile, True))
+
+
+def check_update_paths(paths: list[str]) -> list[str]:
+    if not paths:
+        raise InvalidArgument("update_mask", "must name at least one field")
+    for path in paths:
+        if path in READ_ONLY:
+            raise ReadOnlyField(path)
+        if path not in USER_EDITABLE:
+            raise InvalidArgument("update_mask", f"unknown field {path!r}", reason="UNKNOWN_FIELD")
+    return sorted(set(paths))
+
+
+def update_profile(existing: Profile | None, uid: str, changes: dict[str, object]) -> Writes:
+    if existing is None:
+        raise ProfileNotFound(uid)
+    updated = existing.with_(**changes)
+    return Writes(updated, None, updated)
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    customer_id: str
+    linked: bool
+
+
+def link_customer(existing: Profile | None, uid: str, customer_id: str) -> Writes:
+    if existing is None:
+        raise ProfileNotFound(uid)
+    if existing.stripe_customer_id:
+        return Writes(None, None, LinkResult(existing.stripe_customer_id, existing.stripe_customer_id == customer_id))
+    return Writes(existing.with_(stripe_customer_id=customer_id), None, LinkResult(customer_id, True))
+
+
+def set_entitlements(
+    existing: Profile | None, uid: str, has_access: bool, status: str, period_end: datetime | None,
+    event_time: datetime,
+) -> Writes:
+    if existing is None:
+        raise ProfileNotFound(uid)
+    if existing.entitlements_as_of is not None and event_time < existing.entitlements_as_of:
+        return Writes(None, None, (existing, False))
+    updated = existing.with_(
+        has_access=has_access, subscription_status=status, current_period_end=period_end, entitlements_as_of=event_time
+    )
+    return Writes(updated, None, (updated, True))

@@ -1,0 +1,86 @@
+"""Input limits. Every violation names its field; nothing is written when one is found."""
+from __future__ import annotations
+
+from profile_service.domain.errors import InvalidArgument
+
+MAX_UID_LEN = 128
+MAX_KEY_LEN = 255  # Stripe's idempotency key limit; keys are often derived from Stripe ids
+MAX_GRANT_AMOUNT = 1_000_000
+MAX_SPEND_AMOUNT = 1_000_000
+MAX_SOURCE_ENTRIES = 16
+MAX_SOURCE_KEY_LEN = 64
+MAX_SOURCE_VALUE_LEN = 500
+MAX_REASON_LEN = 500
+MAX_EMAIL_LEN = 320
+MAX_DISPLAY_NAME_LEN = 200
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+MAX_CUSTOMER_ID_LEN = 255
+MAX_STATUS_LEN = 64
+
+
+def _printable(value: str) -> bool:
+    return all(ch.isprintable() for ch in value)
+
+
+def uid(value: str, field: str = "uid") -> str:
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > MAX_UID_LEN:
+        raise InvalidArgument(field, f"must be at most {MAX_UID_LEN} characters")
+    if "/" in value or not _printable(value) or value.strip() != value or value in (".", ".."):
+        # '/' would break the Firestore document path; control characters have no business in an id.
+        raise InvalidArgument(field, "must not contain '/', control characters or surrounding spaces")
+    return value
+
+
+def idempotency_key(value: str, field: str = "idempotency_key") -> str:
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > MAX_KEY_LEN:
+        raise InvalidArgument(field, f"must be at most {MAX_KEY_LEN} characters")
+    if not _printable(value):
+        raise InvalidArgument(field, "must not contain control characters")
+    return value
+
+
+def amount(value: int, maximum: int, field: str = "amount") -> int:
+    if value <= 0:
+        raise InvalidArgument(field, "must be greater than 0")
+    if value > maximum:
+        raise InvalidArgument(field, f"must be at most {maximum}")
+    return value
+
+
+def bounded_text(value: str, field: str, maximum: int) -> str:
+    if len(value) > maximum:
+        raise InvalidArgument(field, f"must be at most {maximum} characters")
+    if not _printable(value):
+        raise InvalidArgument(field, "must not contain control characters")
+    return value
+
+
+def email(value: str, field: str = "email") -> str:
+    bounded_text(value, field, MAX_EMAIL_LEN)
+    if value and ("@" not in value or value.strip() != value):
+        raise InvalidArgument(field, "must be an email address")
+    return value
+
+
+def source(value: dict[str, str], field: str = "source") -> dict[str, str]:
+    if len(value) > MAX_SOURCE_ENTRIES:
+        raise InvalidArgument(field, f"must have at most {MAX_SOURCE_ENTRIES} entries")
+    for key, item in value.items():
+        if not key:
+            raise InvalidArgument(field, "keys must not be empty")
+        bounded_text(key, f"{field}.{key[:MAX_SOURCE_KEY_LEN]}", MAX_SOURCE_KEY_LEN)
+        bounded_text(item, f"{field}.{key}", MAX_SOURCE_VALUE_LEN)
+    return dict(value)
+
+
+def page_size(value: int, field: str = "page_size") -> int:
+    if value == 0:
+        return DEFAULT_PAGE_SIZE
+    if value < 0 or value > MAX_PAGE_SIZE:
+        raise InvalidArgument(field, f"must be between 1 and {MAX_PAGE_SIZE}")
+    return value

@@ -1,0 +1,35 @@
+"""create_server(settings, store) -> (ServingServer, port). Tests bind to 127.0.0.1:0."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from profile_service.error_mapping import to_rpc_error
+from profile_service.servicer import ProfileServicer
+from profile_service.settings import ProfileSettings
+from profile_service.store.base import ProfileStore
+from service_kit.grpc_server import ServingServer, build_server
+from service_kit.interceptors import ErrorMappingInterceptor, RequestLogInterceptor
+from tokens.profile.v1 import profile_service_pb2 as pb
+from tokens.profile.v1 import profile_service_pb2_grpc as pb_grpc
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ProfileService"].full_name
+
+
+def create_server(
+    settings: ProfileSettings,
+    store: ProfileStore,
+    address: str | None = None,
+    extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> tuple[ServingServer, int]:
+    servicer = ProfileServicer(store)
+    serving = build_server(
+        address=address or settings.profile_listen,
+        register=lambda server: pb_grpc.add_ProfileServiceServicer_to_server(servicer, server),
+        service_names=[SERVICE_NAME],
+        # Order: log first (sees the final code), then auth, then domain error mapping.
+        interceptors=[RequestLogInterceptor(), *extra_interceptors, ErrorMappingInterceptor(to_rpc_error)],
+        reflection_enabled=settings.grpc_reflection,
+    )
+    return serving, serving.port

@@ -1,0 +1,1 @@
+"""Storage backends. Each implements ProfileStore; the ledger rules live in profile_service.domain."""

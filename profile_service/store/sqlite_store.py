@@ -1,0 +1,236 @@
+"""SQLite store: the embedded default. WAL mode; one BEGIN IMMEDIATE transaction per change, run on a
+single writer thread (SQLite has one writer anyway), reads on their own connections."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+from profile_service.domain.errors import StoreUnavailable
+from profile_service.domain.model import EntryType, LedgerEntry, Profile
+from profile_service.store.base import AuditRow, Decide, ProfileStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+  uid TEXT PRIMARY KEY,
+  email TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  last_login TEXT NOT NULL,
+  stripe_customer_id TEXT NOT NULL DEFAULT '',
+  has_access INTEGER NOT NULL DEFAULT 0,
+  one_time_purchase INTEGER NOT NULL DEFAULT 0,
+  tokens INTEGER NOT NULL DEFAULT 0 CHECK (tokens >= 0),
+  purchase_date TEXT,
+  product_id TEXT NOT NULL DEFAULT '',
+  price_id TEXT NOT NULL DEFAULT '',
+  subscription_status TEXT NOT NULL DEFAULT '',
+  current_period_end TEXT,
+  display_name TEXT NOT NULL DEFAULT '',
+  entitlements_as_of TEXT,
+  ledger_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS token_history (
+  uid TEXT NOT NULL REFERENCES users(uid),
+  seq INTEGER NOT NULL,
+  entry_id TEXT NOT NULL UNIQUE,
+  amount INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  timestamp TEXT NOT NULL,
+  balance_after INTEGER NOT NULL CHECK (balance_after >= 0),
+  idempotency_key TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  source TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  shortfall INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (uid, seq),
+  UNIQUE (uid, idempotency_key)
+);
+"""
+
+PROFILE_COLUMNS = (
+    "uid", "email", "created_at", "last_login", "stripe_customer_id", "has_access", "one_time_purchase", "tokens",
+    "purchase_date", "product_id", "price_id", "subscription_status", "current_period_end", "display_name",
+    "entitlements_as_of", "ledger_seq",
+)
+ENTRY_COLUMNS = (
+    "uid", "seq", "entry_id", "amount", "type", "timestamp", "balance_after", "idempotency_key", "fingerprint",
+    "source", "reason", "shortfall",
+)
+_TIME_FIELDS = ("created_at", "last_login", "purchase_date", "current_period_end", "entitlements_as_of")
+_BOOL_FIELDS = ("has_access", "one_time_purchase")
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _profile_row(p: Profile) -> tuple:
+    values = []
+    for name in PROFILE_COLUMNS:
+        value = getattr(p, name)
+        if name in _TIME_FIELDS:
+            value = _ts(value)
+        elif name in _BOOL_FIELDS:
+            value = int(value)
+        values.append(value)
+    return tuple(values)
+
+
+def _profile_from(row: sqlite3.Row) -> Profile:
+    data = dict(row)
+    for name in _TIME_FIELDS:
+        data[name] = _dt(data[name])
+    for name in _BOOL_FIELDS:
+        data[name] = bool(data[name])
+    return Profile(**data)
+
+
+def _entry_row(e: LedgerEntry) -> tuple:
+    return (
+        e.uid, e.seq, e.entry_id, e.amount, e.type.value, _ts(e.timestamp), e.balance_after, e.idempotency_key,
+        e.fingerprint, json.dumps(e.source, sort_keys=True), e.reason, e.shortfall,
+    )
+
+
+def _entry_from(row: sqlite3.Row) -> LedgerEntry:
+    data = dict(row)
+    data["type"] = EntryType(data["type"])
+    data["timestamp"] = _dt(data["timestamp"])
+    data["source"] = json.loads(data["source"])
+    return LedgerEntry(**data)
+
+
+class SqliteStore(ProfileStore):
+    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000, readers: int = 2) -> None:
+        self._path = str(path)
+        self._busy_timeout_ms = busy_timeout_ms
+        # One writer thread serialises transactions in this process; BEGIN IMMEDIATE + busy_timeout
+        # serialises them against other processes sharing the file.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="sqlite-reader")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False,
+                                   timeout=self._busy_timeout_ms / 1000)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    async def _run(self, executor: ThreadPoolExecutor, fn, *args):
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(executor, fn, *args)
+        except sqlite3.OperationalError as exc:  # locked, busy, disk I/O, full: nothing was committed
+            raise StoreUnavailable(f"profile store unavailable: {exc}") from exc
+
+    async def start(self) -> None:
+        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+
+        def init() -> None:
+            conn = self._connection()
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(SCHEMA)
+
+        await self._run(self._writer, init)
+
+    async def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def _transact_sync(self, uid: str, entry_id: str | None, decide: Decide) -> object:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT * FROM users WHERE uid = ?", (uid,)).fetchone()
+            profile = _profile_from(row) if row else None
+            prior = None
+            if entry_id is not None:
+                erow = conn.execute(
+                    f"SELECT {', '.join(ENTRY_COLUMNS)} FROM token_history WHERE entry_id = ?", (entry_id,)
+                ).fetchone()
+                prior = _entry_from(erow) if erow else None
+            writes = decide(profile, prior, datetime.now(timezone.utc))
+            if writes.profile is not None:
+                conn.execute(
+                    f"INSERT OR REPLACE INTO users ({', '.join(PROFILE_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(PROFILE_COLUMNS))})",
+                    _profile_row(writes.profile),
+                )
+            if writes.entry is not None:
+                # Plain INSERT: an existing entry id or key is an error, never an overwrite.
+                conn.execute(
+                    f"INSERT INTO token_history ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' * len(ENTRY_COLUMNS))})",
+                    _entry_row(writes.entry),
+                )
+            conn.execute("COMMIT")
+            return writes.result
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    async def transact(self, uid: str, entry_id: str | None, decide: Decide) -> object:
+        return await self._run(self._writer, self._transact_sync, uid, entry_id, decide)
+
+    async def get_profile(self, uid: str) -> Profile | None:
+        def read() -> Profile | None:
+            row = self._connection().execute("SELECT * FROM users WHERE uid = ?", (uid,)).fetchone()
+            return _profile_from(row) if row else None
+
+        return await self._run(self._readers, read)
+
+    async def list_entries(self, uid: str, before_seq: int | None, limit: int) -> list[LedgerEntry]:
+        def read() -> list[LedgerEntry]:
+            rows = self._connection().execute(
+                f"SELECT {', '.join(ENTRY_COLUMNS)} FROM token_history WHERE uid = ? AND seq < ? "
+                "ORDER BY seq DESC LIMIT ?",
+                (uid, before_seq if before_seq is not None else 2**62, limit),
+            ).fetchall()
+            return [_entry_from(r) for r in rows]
+
+        return await self._run(self._readers, read)
+
+    async def audit_rows(self) -> AsyncIterator[AuditRow]:
+        def read() -> list[AuditRow]:
+            # One read transaction, so the profile and its entries are seen at the same instant.
+            conn = self._connection()
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(
+                    """
+                    SELECT u.uid, u.tokens,
+                           COALESCE((SELECT SUM(amount) FROM token_history h WHERE h.uid = u.uid), 0),
+                           (SELECT COUNT(*) FROM token_history h WHERE h.uid = u.uid),
+                           (SELECT balance_after FROM token_history h WHERE h.uid = u.uid ORDER BY seq DESC LIMIT 1)
+                    FROM users u ORDER BY u.uid
+                    """
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return [AuditRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+        for row in await self._run(self._readers, read):
+            yield row

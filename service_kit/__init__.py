@@ -1,0 +1,1 @@
+"""Code shared by the three services: gRPC server bootstrap, rich errors, request logging, auth."""

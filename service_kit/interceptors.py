@@ -1,0 +1,123 @@
+"""Server interceptors shared by the gRPC services: request id + one structured log line per call, and
+the single place where a service's domain errors become rich gRPC statuses."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from service_kit.request_context import REQUEST_ID_HEADER, new_request_id, request_id_var
+from service_kit.rich_errors import RpcErrorSpec, to_status
+
+log = logging.getLogger("rpc")
+
+ErrorMapper = Callable[[Exception], RpcErrorSpec | None]
+
+
+def _wrap_unary(
+    handler: grpc.RpcMethodHandler,
+    behaviour: Callable[..., Awaitable[Any]],
+    deserializer: Callable[[bytes], Any] | None = None,
+) -> grpc.RpcMethodHandler:
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour,
+        request_deserializer=deserializer or handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse (e.g. invalid UTF-8 in a string field), so the
+    caller gets INVALID_ARGUMENT instead of gRPC's generic INTERNAL."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and others
+            return _Undecodable(exc)
+
+    return parse
+
+
+class RequestLogInterceptor(grpc.aio.ServerInterceptor):
+    """Sets the request id from metadata (or makes one) and logs method, code, duration and deadline."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method
+        inner = handler.unary_unary
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        incoming_id = str(metadata.get(REQUEST_ID_HEADER, ""))[:128]
+
+        async def behaviour(request, context: grpc.aio.ServicerContext):
+            token = request_id_var.set(incoming_id or new_request_id())
+            started = time.perf_counter()
+            remaining = context.time_remaining()
+            code = grpc.StatusCode.OK
+            try:
+                return await inner(request, context)
+            except BaseException:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                if code is grpc.StatusCode.OK and context.code() not in (None, grpc.StatusCode.OK):
+                    code = context.code()
+                log.info(
+                    "rpc",
+                    extra={"fields": {
+                        "method": method,
+                        "code": code.name if isinstance(code, grpc.StatusCode) else str(code),
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "deadline_ms": None if remaining is None else round(remaining * 1000),
+                        "peer": context.peer(),
+                    }},
+                )
+                request_id_var.reset(token)
+
+        return _wrap_unary(handler, behaviour)
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Turns exceptions raised by servicer code into statuses with ErrorInfo, using the service's own
+    mapper. Anything the mapper does not know is logged and answered INTERNAL without internals."""
+
+    def __init__(self, mapper: ErrorMapper) -> None:
+        self._mapper = mapper
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = handler_call_details.method
+
+        async def behaviour(request, context: grpc.aio.ServicerContext):
+            if isinstance(request, _Undecodable):
+                await context.abort_with_status(to_status(RpcErrorSpec(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"request could not be decoded: {request.error}", "MALFORMED_REQUEST"
+                )))
+            try:
+                return await inner(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the boundary: every error leaves as a status
+                spec = self._mapper(exc)
+                if spec is None:
+                    log.exception("unhandled error in %s", method)
+                    spec = RpcErrorSpec(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL")
+                await context.abort_with_status(to_status(spec))
+
+        return _wrap_unary(handler, behaviour, _tolerant(handler.request_deserializer))
