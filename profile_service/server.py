@@ -6,9 +6,12 @@ from collections.abc import Sequence
 import grpc
 
 from profile_service.error_mapping import to_rpc_error
+from profile_service.permissions import PERMISSIONS
 from profile_service.servicer import ProfileServicer
 from profile_service.settings import ProfileSettings
 from profile_service.store.base import ProfileStore
+from service_kit.auth import ServiceAuthInterceptor
+from service_kit.channels import server_credentials
 from service_kit.grpc_server import ServingServer, build_server
 from service_kit.interceptors import ErrorMappingInterceptor, RequestLogInterceptor
 from tokens.profile.v1 import profile_service_pb2 as pb
@@ -24,12 +27,14 @@ def create_server(
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[ServingServer, int]:
     servicer = ProfileServicer(store)
+    auth = [ServiceAuthInterceptor(settings.caller_tokens(), PERMISSIONS)] if settings.service_auth_enabled else []
     serving = build_server(
         address=address or settings.profile_listen,
         register=lambda server: pb_grpc.add_ProfileServiceServicer_to_server(servicer, server),
         service_names=[SERVICE_NAME],
         # Order: log first (sees the final code), then auth, then domain error mapping.
-        interceptors=[RequestLogInterceptor(), *extra_interceptors, ErrorMappingInterceptor(to_rpc_error)],
+        interceptors=[RequestLogInterceptor(), *auth, *extra_interceptors, ErrorMappingInterceptor(to_rpc_error)],
         reflection_enabled=settings.grpc_reflection,
+        server_credentials=server_credentials(settings),
     )
     return serving, serving.port

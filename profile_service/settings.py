@@ -17,6 +17,9 @@ class ProfileSettings(CommonSettings):
     # Stop retrying a Firestore transaction after this many attempts (contention).
     firestore_max_attempts: int = Field(25, ge=1, le=100)
 
+    def required_production_secrets(self) -> list[str]:
+        return ["auth_token_gateway", "auth_token_billing"]
+
     @model_validator(mode="after")
     def _firestore_needs_project(self) -> "ProfileSettings":
         if self.profile_store == "firestore" and not self.google_cloud_project:

@@ -1,0 +1,17 @@
+"""Which caller may call which ProfileService method (least privilege). GrantTokens can print money,
+so only billing may call it."""
+from __future__ import annotations
+
+_SERVICE = "/tokens.profile.v1.ProfileService/"
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    _SERVICE + "CreateProfile": frozenset({"gateway"}),
+    _SERVICE + "GetProfile": frozenset({"gateway", "billing", "backend"}),
+    _SERVICE + "UpdateProfile": frozenset({"gateway"}),
+    _SERVICE + "ListTokenHistory": frozenset({"gateway", "backend"}),
+    _SERVICE + "GrantTokens": frozenset({"billing"}),
+    _SERVICE + "RevokeTokens": frozenset({"billing"}),
+    _SERVICE + "LinkStripeCustomer": frozenset({"billing"}),
+    _SERVICE + "SetEntitlements": frozenset({"billing"}),
+    _SERVICE + "SpendTokens": frozenset({"backend"}),
+}
