@@ -1,0 +1,72 @@
+"""Builds the stack's environment: defaults for one laptop, overridden by the user's .env and shell."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from service_kit.dev_credentials import dev_tokens, write_dev_tls
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV = ROOT / ".dev"
+LOCAL_STRIPE_KEY = "sk_test_local_standin"
+
+
+def _credentials() -> dict[str, str]:
+    """Per-caller tokens and mTLS files, made once and kept, so restarts keep working."""
+    creds_file = DEV / "credentials.env"
+    tls_dir = DEV / "tls"
+    if not creds_file.exists() or not (tls_dir / "ca.pem").exists():
+        DEV.mkdir(exist_ok=True)
+        write_dev_tls(tls_dir)
+        tokens = dev_tokens()
+        creds_file.write_text("".join(f"AUTH_TOKEN_{k.upper()}={v}\n" for k, v in tokens.items()))
+        creds_file.chmod(0o600)
+    values = {k: v for k, v in dotenv_values(creds_file).items() if v is not None}
+    values.update({
+        "TLS_CERT_FILE": str(tls_dir / "server.pem"),
+        "TLS_KEY_FILE": str(tls_dir / "server.key"),
+        "TLS_CLIENT_CA_FILE": str(tls_dir / "ca.pem"),
+        "TLS_CA_FILE": str(tls_dir / "ca.pem"),
+        "TLS_SERVER_NAME": "localhost",
+    })
+    return values
+
+
+def uses_real_stripe(env: dict[str, str]) -> bool:
+    key = env.get("STRIPE_SECRET_KEY", "")
+    return bool(key) and key != LOCAL_STRIPE_KEY
+
+
+def build_environment() -> dict[str, str]:
+    user = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None} if (ROOT / ".env").exists() else {}
+    user.update({k: v for k, v in os.environ.items()})
+    gateway_port = user.get("GATEWAY_PORT", "8080")
+    standin_port = user.get("STRIPE_STANDIN_PORT", "12111")
+    env = {
+        "APP_ENV": "local",
+        "PROFILE_STORE": "sqlite",
+        "SQLITE_PATH": str(ROOT / "data" / "profile.sqlite3"),
+        "PROFILE_LISTEN": "127.0.0.1:50051",
+        "BILLING_LISTEN": "127.0.0.1:50052",
+        "PROFILE_TARGET": "127.0.0.1:50051",
+        "BILLING_TARGET": "127.0.0.1:50052",
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": gateway_port,
+        "STRIPE_STANDIN_HOST": "127.0.0.1",
+        "STRIPE_STANDIN_PORT": standin_port,
+        "STRIPE_STANDIN_WEBHOOK_URL": f"http://127.0.0.1:{gateway_port}/v1/stripe/webhook",
+        "STRIPE_API_BASE": f"http://127.0.0.1:{standin_port}",
+        "STRIPE_SECRET_KEY": LOCAL_STRIPE_KEY,
+        "STRIPE_WEBHOOK_SECRET": "whsec_local_standin_secret",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        **_credentials(),
+    }
+    env.update(user)
+    if uses_real_stripe(env):
+        env.pop("STRIPE_API_BASE", None) if "STRIPE_API_BASE" not in user else None
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(ROOT)
+    return env

@@ -1,0 +1,85 @@
+"""Waits until every service reports SERVING / ready, prints the URLs, then idles until honcho stops it."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service_kit.channels import client_credentials
+from service_kit.settings import CommonSettings
+
+
+async def grpc_serving(target: str, settings: CommonSettings) -> bool:
+    credentials = client_credentials(settings)
+    options = [("grpc.ssl_target_name_override", settings.tls_server_name)] if settings.tls_server_name else []
+    channel = (grpc.aio.secure_channel(target, credentials, options=options) if credentials
+               else grpc.aio.insecure_channel(target))
+    async with channel:
+        try:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+        except grpc.RpcError:
+            return False
+
+
+async def http_ok(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=1) as client:
+            return (await client.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def wait_ready(timeout_s: float = 120) -> bool:
+    settings = CommonSettings()
+    gateway = f"http://{os.environ.get('GATEWAY_HOST', '127.0.0.1')}:{os.environ.get('GATEWAY_PORT', '8080')}"
+    checks = {
+        "profile": lambda: grpc_serving(os.environ["PROFILE_TARGET"], settings),
+        "billing": lambda: grpc_serving(os.environ["BILLING_TARGET"], settings),
+        "gateway": lambda: http_ok(f"{gateway}/readyz"),
+    }
+    if os.environ.get("STRIPE_API_BASE"):
+        checks["stripe stand-in"] = lambda: http_ok(f"{os.environ['STRIPE_API_BASE']}/_standin/state")
+    deadline = time.monotonic() + timeout_s
+    pending = dict(checks)
+    while pending and time.monotonic() < deadline:
+        for name, check in list(pending.items()):
+            if await check():
+                del pending[name]
+        if pending:
+            await asyncio.sleep(0.2)
+    if pending:
+        print(f"not ready after {timeout_s:.0f}s: {', '.join(pending)}", flush=True)
+        return False
+    started = float(os.environ.get("DEVSTACK_STARTED_AT", time.time()))
+    print(
+        f"\nAll services ready in {time.time() - started:.1f}s\n"
+        f"  Try it:        {gateway}/\n"
+        f"  API docs:      {gateway}/docs\n"
+        f"  OpenAPI:       {gateway}/openapi.json\n"
+        f"  Profile gRPC:  {os.environ['PROFILE_TARGET']}  (mTLS, see README: grpcurl)\n"
+        f"  Billing gRPC:  {os.environ['BILLING_TARGET']}\n"
+        + (f"  Stripe stand-in: {os.environ['STRIPE_API_BASE']}\n" if os.environ.get("STRIPE_API_BASE") else "")
+        + "Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    return True
+
+
+def main() -> int:
+    if not asyncio.run(wait_ready()):
+        return 1
+    # Stay up: honcho stops the whole stack when any process exits.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        signal.pause()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
