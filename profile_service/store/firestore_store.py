@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.api_core import retry_async
 from google.cloud import firestore
 from google.cloud.firestore_v1.async_transaction import AsyncTransaction
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -152,6 +153,14 @@ class FirestoreStore(ProfileStore):
             await client._firestore_api.transport.close()  # the client has no public close()
 
     @property
+    def project(self) -> str:
+        return self._project
+
+    @property
+    def database(self) -> str:
+        return self._database
+
+    @property
     def client(self) -> firestore.AsyncClient:
         if self._client is None:
             raise RuntimeError("FirestoreStore.start() has not been called")
@@ -161,7 +170,16 @@ class FirestoreStore(ProfileStore):
         return self.client.collection(USERS).document(uid)
 
     def _kwargs(self) -> dict[str, Any]:
-        return {} if self._rpc_timeout is None else {"timeout": self._rpc_timeout}
+        """Read RPCs give up after rpc_timeout in all (the client's default retries reads for 300 s)."""
+        if self._rpc_timeout is None:
+            return {}
+        retry = retry_async.AsyncRetry(
+            predicate=retry_async.if_exception_type(
+                gexc.ServiceUnavailable, gexc.InternalServerError, gexc.DeadlineExceeded, gexc.ResourceExhausted
+            ),
+            initial=0.1, maximum=2.0, multiplier=1.5, timeout=self._rpc_timeout,
+        )
+        return {"retry": retry, "timeout": self._rpc_timeout}
 
     # -- transactions ---------------------------------------------------------------------------------------
 
@@ -175,7 +193,12 @@ class FirestoreStore(ProfileStore):
             nonlocal attempts
             attempts += 1
             refs = [user_ref] if entry_ref is None else [user_ref, entry_ref]
-            snapshots = {snap.reference.path: snap async for snap in await transaction.get_all(refs, **read_kwargs)}
+            # Both reads in one BatchGetDocuments through the transaction (AsyncTransaction.get_all awaits an
+            # async generator in 2.34.1 and fails, so the client's get_all is called with transaction=).
+            snapshots = {
+                snap.reference.path: snap
+                async for snap in self.client.get_all(refs, transaction=transaction, **read_kwargs)
+            }
             user_snap = snapshots[user_ref.path]
             profile = profile_from(uid, user_snap.to_dict()) if user_snap.exists else None
             prior = None
@@ -195,6 +218,7 @@ class FirestoreStore(ProfileStore):
 
         run = firestore.async_transactional(body)
         last: BaseException | None = None
+        conflicted = False
         while attempts < self._max_attempts:
             transaction = self.client.transaction(max_attempts=self._max_attempts - attempts)
             try:
@@ -207,10 +231,15 @@ class FirestoreStore(ProfileStore):
                     raise StoreUnavailable(
                         f"profile store unavailable: transaction aborted {attempts} times (contention)"
                     ) from exc
-                retryable = _in_chain(exc, (gexc.Aborted, gexc.AlreadyExists))
-                if retryable is not None:
-                    # ABORTED on a read (the client only retries commits), or the entry was created by a
-                    # concurrent transaction: run again; the new read sees the winner's entry.
+                if _in_chain(exc, gexc.AlreadyExists) is not None and not conflicted:
+                    # The entry was created after our read (a concurrent transaction won): run once more, the
+                    # new read sees the winner's entry and decide answers with it. A second conflict is a bug
+                    # in decide (it wrote an entry that its read had seen): raise it.
+                    conflicted = True
+                    last = exc
+                    continue
+                if _in_chain(exc, gexc.Aborted) is not None:
+                    # ABORTED on a read (the client itself only retries ABORTED commits): run again.
                     last = exc
                     await asyncio.sleep(min(0.01 * attempts, 0.2))
                     continue
@@ -252,9 +281,10 @@ class FirestoreStore(ProfileStore):
             if last_id is not None:
                 query = query.start_after({FieldPath.document_id(): last_id})
             page = await self._read(query.get(**self._kwargs()))
-            if page and last_id is not None and page[0].id <= last_id:
-                # A backend that ignores the cursor would make this loop forever.
-                raise RuntimeError("the Firestore backend ignored start_after; cannot page through users")
+            if last_id is not None and any(snap.id <= last_id for snap in page):
+                # Firestore returns ids in ascending order after the cursor. A backend that ignores the cursor
+                # or the order (the npm emulator ignores both) would make this loop forever.
+                raise RuntimeError("the Firestore backend ignored order_by(__name__)/start_after; cannot page users")
             for snap in page:
                 yield await self._read(self._audit_user(snap.id))
             if len(page) < _AUDIT_PAGE:
@@ -268,7 +298,7 @@ class FirestoreStore(ProfileStore):
         kwargs = self._kwargs()
 
         async def body(transaction: AsyncTransaction) -> AuditRow:
-            snap = await anext(aiter(await transaction.get(user_ref, **kwargs)))
+            snap = await user_ref.get(transaction=transaction, **kwargs)
             tokens = int((snap.to_dict() or {}).get("tokens") or 0) if snap.exists else 0
             totals = await history.count(alias="count").sum("amount", alias="sum").get(transaction=transaction,
                                                                                      **kwargs)
