@@ -67,6 +67,7 @@ def entry_to_pb(e: LedgerEntry) -> pb.TokenTransaction:
         idempotency_key=e.idempotency_key,
         source=e.source,
         reason=e.reason,
+        shortfall=e.shortfall,
     )
 
 

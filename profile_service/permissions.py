@@ -5,7 +5,8 @@ from __future__ import annotations
 _SERVICE = "/tokens.profile.v1.ProfileService/"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    _SERVICE + "CreateProfile": frozenset({"gateway"}),
+    # Billing creates a missing profile before a first checkout (a profile starts with 0 tokens).
+    _SERVICE + "CreateProfile": frozenset({"gateway", "billing"}),
     _SERVICE + "GetProfile": frozenset({"gateway", "billing", "backend"}),
     _SERVICE + "UpdateProfile": frozenset({"gateway"}),
     _SERVICE + "ListTokenHistory": frozenset({"gateway", "backend"}),

@@ -87,6 +87,10 @@ def apply_change(profile: Profile | None, prior: LedgerEntry | None, change: Led
 
     balance = profile.tokens + delta
     assert balance >= 0, "the ledger never goes negative"
+    reason = change.reason
+    if shortfall:
+        # The note says what was short; the fingerprint still covers only what was asked.
+        reason = f"{reason} (short by {shortfall}: took {-delta} of {change.amount})".strip()
     seq = profile.ledger_seq + 1
     entry = LedgerEntry(
         entry_id=change.entry_id,
@@ -99,7 +103,7 @@ def apply_change(profile: Profile | None, prior: LedgerEntry | None, change: Led
         idempotency_key=change.idempotency_key,
         fingerprint=change.fingerprint,
         source=dict(change.source),
-        reason=change.reason,
+        reason=reason,
         shortfall=shortfall,
     )
     updated = profile.with_(tokens=balance, ledger_seq=seq)

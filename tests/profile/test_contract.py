@@ -107,6 +107,7 @@ async def test_revoke_never_goes_below_zero_and_reports_shortfall(profile, uid):
         pb.RevokeTokensRequest(uid=uid, amount=5, idempotency_key="refund:re_1", reason="refund")
     )
     assert (revoked.balance, revoked.shortfall, revoked.entry.amount) == (0, 2, -3)
+    assert revoked.entry.shortfall == 2 and "short by 2" in revoked.entry.reason
     assert revoked.entry.type == pb.TOKEN_ENTRY_TYPE_REFUND
     assert await balance(profile, uid) == 0
 

@@ -1,0 +1,80 @@
+"""Input checks for billing requests. Every violation names its field."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from billing_service.errors import InvalidArgument
+
+MAX_UID_LEN = 128
+MAX_URL_LEN = 2048
+MAX_REQUEST_ID_LEN = 100
+MAX_STRIPE_ID_LEN = 255
+SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _printable(value: str) -> bool:
+    return all(ch.isprintable() and not ch.isspace() for ch in value)
+
+
+def uid(value: str, field: str = "uid") -> str:
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > MAX_UID_LEN:
+        raise InvalidArgument(field, f"must be at most {MAX_UID_LEN} characters")
+    if "/" in value or not all(ch.isprintable() for ch in value) or value.strip() != value:
+        raise InvalidArgument(field, "must not contain '/', control characters or surrounding spaces")
+    return value
+
+
+def stripe_id(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > MAX_STRIPE_ID_LEN or not _printable(value) or "/" in value:
+        raise InvalidArgument(field, "is not a Stripe id")
+    return value
+
+
+def request_id(value: str, field: str = "request_id") -> str:
+    if len(value) > MAX_REQUEST_ID_LEN:
+        raise InvalidArgument(field, f"must be at most {MAX_REQUEST_ID_LEN} characters")
+    if value and not _printable(value):
+        raise InvalidArgument(field, "must not contain spaces or control characters")
+    return value
+
+
+def origin_of(url: str) -> str | None:
+    """scheme://host:port with the port always spelled out, or None when the URL has no usable origin."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None or parts.password is not None:
+        return None
+    return f"{scheme}://{parts.hostname.lower()}:{port or _DEFAULT_PORTS[scheme]}"
+
+
+def redirect_url(value: str, field: str, allowed_origins: list[str]) -> str:
+    """An absolute http(s) URL whose scheme, host and port equal one allowed origin exactly."""
+    if len(value) > MAX_URL_LEN:
+        raise InvalidArgument(field, f"must be at most {MAX_URL_LEN} characters")
+    if not _printable(value) or "\\" in value:
+        raise InvalidArgument(field, "must not contain spaces, backslashes or control characters")
+    origin = origin_of(value)
+    if origin is None:
+        raise InvalidArgument(field, "must be an absolute http(s) URL without credentials")
+    allowed = {o for o in (origin_of(a) for a in allowed_origins) if o}
+    if origin not in allowed:
+        raise InvalidArgument(field, "is not under an allowed redirect origin", reason="REDIRECT_NOT_ALLOWED")
+    return value
+
+
+def with_session_placeholder(url: str) -> str:
+    """Checkout replaces {CHECKOUT_SESSION_ID} in success_url; add it as a query parameter if missing."""
+    if SESSION_ID_PLACEHOLDER in url:
+        return url
+    parts = urlsplit(url)
+    query = f"{parts.query}&" if parts.query else ""
+    return urlunsplit(parts._replace(query=f"{query}session_id={SESSION_ID_PLACEHOLDER}"))
