@@ -1,0 +1,75 @@
+"""create_app(settings) -> FastAPI. Channels, the certificate fetcher and metrics live on ``app.state``;
+the lifespan opens and closes them."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+
+from gateway.auth import CertificateCache, FirebaseTokenVerifier
+from gateway.downstream import Downstream
+from gateway.errors import install_error_handlers
+from gateway.metrics import GatewayMetrics
+from gateway.middleware import BodyLimitMiddleware, JsonCORSMiddleware, RequestContextMiddleware
+from gateway.routers import checkout_sessions, health, prices, profile, stripe_webhook
+from gateway.settings import GatewaySettings
+
+API_TITLE = "Token backend gateway"
+API_VERSION = "1.0.0"
+WEBHOOK_PATH = "/v1/stripe/webhook"
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    metrics = GatewayMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
+        certs = CertificateCache(settings.firebase_cert_url, http, min_refresh_s=settings.auth_certs_min_refresh_s,
+                                 retry_after_s=settings.retry_after_s)
+        app.state.verifier = FirebaseTokenVerifier(
+            settings.firebase_project_id, certs,
+            allow_unsigned=bool(settings.firebase_auth_emulator_host),
+            clock_skew_s=settings.auth_clock_skew_s,
+        )
+        app.state.downstream = Downstream.open(settings, metrics)
+        try:
+            yield
+        finally:
+            await app.state.downstream.close()
+            await http.aclose()
+
+    app = FastAPI(
+        title=API_TITLE,
+        version=API_VERSION,
+        description="HTTP API for the frontend: the signed-in user's profile, token history and Stripe "
+                    "Checkout, plus Stripe's webhook. Errors are always {\"error\": {code, message, reason, field?}}.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+
+    install_error_handlers(app)
+    for router in (profile.router, prices.router, checkout_sessions.router, stripe_webhook.router, health.router):
+        app.include_router(router)
+
+    # Added innermost first: the request context wraps everything, CORS answers pre-flights before the
+    # body is read, and the body limit sits right in front of the routes.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.max_body_bytes,
+        limit_for_path=lambda path: settings.webhook_max_body_bytes if path == WEBHOOK_PATH else settings.max_body_bytes,
+    )
+    app.add_middleware(
+        JsonCORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PATCH"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After", "Location"],
+        allow_credentials=False,
+        max_age=600,
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,72 @@
+"""GatewaySettings: built once at start-up from the environment and passed down (never read globally)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from service_kit.settings import CommonSettings
+
+GOOGLE_SECURETOKEN_CERTS = (
+    "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+)
+
+
+class GatewaySettings(CommonSettings):
+    gateway_listen: str = "127.0.0.1:8080"
+    profile_target: str = "127.0.0.1:50051"
+    billing_target: str = "127.0.0.1:50052"
+
+    # Firebase Auth: ID tokens are RS256 JWTs signed by Google's securetoken service account.
+    firebase_project_id: str = ""
+    firebase_cert_url: str = GOOGLE_SECURETOKEN_CERTS
+    # Only when set: also accept the Auth emulator's unsigned tokens (alg "none"). Never in production.
+    firebase_auth_emulator_host: str | None = None
+    # Leeway for exp/iat between our clock and Google's.
+    auth_clock_skew_s: int = Field(10, ge=0, le=300)
+    # A token naming an unknown key id refreshes the certificates, at most this often (Google rotates keys).
+    auth_certs_min_refresh_s: float = Field(30.0, ge=0, le=3600)
+
+    # Comma-separated in the environment: CORS_ORIGINS=https://app.example.com,http://localhost:3000
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["http://localhost:3000"])
+
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Stripe events (a session with its line items) can be larger than a browser's request.
+    webhook_max_body_bytes: int = Field(512 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Deadline of every gRPC call the gateway makes.
+    downstream_timeout_s: float = Field(5.0, gt=0, le=60)
+    # Retry-After sent with 503s.
+    retry_after_s: int = Field(1, ge=0, le=3600)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_and_guards(self) -> "GatewaySettings":
+        if not self.firebase_project_id:
+            if not self.is_local:
+                raise ValueError("APP_ENV=production needs FIREBASE_PROJECT_ID")
+            self.firebase_project_id = "demo-tokens"
+        if self.firebase_auth_emulator_host and not self.is_local:
+            raise ValueError("FIREBASE_AUTH_EMULATOR_HOST (unsigned tokens) is refused with APP_ENV=production")
+        if "*" in self.cors_origins and not self.is_local:
+            raise ValueError("CORS_ORIGINS='*' is refused with APP_ENV=production")
+        return self
+
+    def required_production_secrets(self) -> list[str]:
+        # The gateway's own service credential for profile and billing.
+        return ["auth_token_gateway"]
+
+    @property
+    def listen_host(self) -> str:
+        host, _, _ = self.gateway_listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1"
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.gateway_listen.rpartition(":")[2])
