@@ -10,6 +10,13 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 ERROR_DOMAIN = "tokens.dev"
+# Error text travels in trailers, which gRPC caps (8 KiB by default): never echo unbounded input.
+MAX_MESSAGE_CHARS = 500
+MAX_FIELD_CHARS = 100
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,8 @@ class RpcErrorSpec:
 
 
 def to_status(spec: RpcErrorSpec) -> grpc.Status:
+    spec = RpcErrorSpec(spec.code, _clip(spec.message, MAX_MESSAGE_CHARS), spec.reason,
+                        _clip(spec.field, MAX_FIELD_CHARS) if spec.field else None)
     details: list[any_pb2.Any] = []
     info = error_details_pb2.ErrorInfo(reason=spec.reason, domain=ERROR_DOMAIN)
     if spec.field:

@@ -30,7 +30,7 @@ def check_update_paths(paths: list[str]) -> list[str]:
         if path in READ_ONLY:
             raise ReadOnlyField(path)
         if path not in USER_EDITABLE:
-            raise InvalidArgument("update_mask", f"unknown field {path!r}", reason="UNKNOWN_FIELD")
+            raise InvalidArgument("update_mask", f"unknown field {path[:64]!r}", reason="UNKNOWN_FIELD")
     return sorted(set(paths))
 
 

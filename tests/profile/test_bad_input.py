@@ -63,3 +63,14 @@ async def test_undecodable_request_is_invalid_argument(sqlite_profile):
     # Field 1 (uid) with invalid UTF-8: protobuf refuses to parse it.
     async with raises_rpc(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_REQUEST"):
         await raw(b"\x0a\x02\xff\xfe")
+
+
+async def test_error_for_huge_input_stays_within_trailer_limits(sqlite_profile):
+    """An unknown 50,000-character mask path must still come back as INVALID_ARGUMENT, not as
+    RESOURCE_EXHAUSTED from an oversized error trailer."""
+    from google.protobuf import field_mask_pb2
+
+    async with raises_rpc(grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN_FIELD", "update_mask") as raised:
+        await sqlite_profile.stub.UpdateProfile(pb.UpdateProfileRequest(
+            profile=pb.UserProfile(uid=UID), update_mask=field_mask_pb2.FieldMask(paths=["x" * 50_000])))
+    assert len(raised.details.message) <= 500

@@ -11,7 +11,7 @@ INT64 = st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, 1, -1, 5
 INT32 = st.one_of(st.integers(-(2**31), 2**31 - 1), st.sampled_from([0, 1, -1, 20, 100, 101]))
 TEXT = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", "u1", "a/b", "..", " x ", "a@b.c", "\x00", "k" * 256, "x" * 5000, "cs_test_123"]),
+    st.sampled_from(["", "u1", "a/b", "..", " x ", "a@b.c", "\x00", "k" * 256, "x" * 5000, "y" * 60_000, "cs_test_123"]),
 )
 
 
