@@ -7,7 +7,7 @@ PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := tokens/.generated
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install proto node test run bench reliability audit clean check-proto
+.PHONY: install proto node test run bench reliability audit clean
 
 install: $(VENV)/.installed $(GEN_STAMP) node
 
@@ -34,7 +34,7 @@ test: install
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 reliability: install
-	$(PY) -m pytest -q -p no:cacheprovider -m reliability -s tests/reliability
+	$(PY) -m pytest -q -p no:cacheprovider tests/reliability
 
 run: install
 	$(PY) -m devstack
