@@ -31,7 +31,7 @@ CMD ["python", "-m", "billing_service"]
 
 FROM base AS gateway
 COPY --chown=app gateway ./gateway
-ENV GATEWAY_HOST=0.0.0.0 GATEWAY_PORT=8080
+ENV GATEWAY_LISTEN=0.0.0.0:8080
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=4s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=3).status != 200)"
 CMD ["python", "-m", "gateway"]

@@ -61,6 +61,10 @@ ENTRY_COLUMNS = (
     "uid", "seq", "entry_id", "amount", "type", "timestamp", "balance_after", "idempotency_key", "fingerprint",
     "source", "reason", "shortfall",
 )
+UPSERT_PROFILE = (
+    f"INSERT INTO users ({', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * len(PROFILE_COLUMNS))}) "
+    f"ON CONFLICT(uid) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in PROFILE_COLUMNS if c != 'uid')}"
+)
 _TIME_FIELDS = ("created_at", "last_login", "purchase_date", "current_period_end", "entitlements_as_of")
 _BOOL_FIELDS = ("has_access", "one_time_purchase")
 
@@ -174,11 +178,9 @@ class SqliteStore(ProfileStore):
                 prior = _entry_from(erow) if erow else None
             writes = decide(profile, prior, datetime.now(timezone.utc))
             if writes.profile is not None:
-                conn.execute(
-                    f"INSERT OR REPLACE INTO users ({', '.join(PROFILE_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(PROFILE_COLUMNS))})",
-                    _profile_row(writes.profile),
-                )
+                # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, which makes SQLite check
+                # every token_history row of the user against the foreign key (writes grew with history).
+                conn.execute(UPSERT_PROFILE, _profile_row(writes.profile))
             if writes.entry is not None:
                 # Plain INSERT: an existing entry id or key is an error, never an overwrite.
                 conn.execute(

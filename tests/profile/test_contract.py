@@ -197,3 +197,26 @@ async def test_audit_passes_after_mixed_operations(profile, uid):
     await profile.stub.SpendTokens(pb.SpendTokensRequest(uid=uid, amount=4, idempotency_key="s1"))
     await profile.stub.RevokeTokens(pb.RevokeTokensRequest(uid=uid, amount=9, idempotency_key="r1"))
     assert await run_audit(profile.store) == 0
+
+
+async def test_sqlite_updates_profile_rows_in_place(tmp_path):
+    """A ledger write updates the user's row in place (same rowid). Deleting and re-inserting it (INSERT OR
+    REPLACE) made SQLite re-check every history row against the foreign key: writes slowed with history."""
+    import sqlite3
+
+    from profile_service.store.sqlite_store import SqliteStore
+    from tests.support.profile_server import run_profile_service
+
+    db = tmp_path / "rowid.sqlite3"
+    async with run_profile_service(SqliteStore(db)) as running:
+        await create(running, "u")
+
+        def rowid() -> int:
+            with sqlite3.connect(db) as conn:
+                return conn.execute("SELECT rowid FROM users WHERE uid = 'u'").fetchone()[0]
+
+        before = rowid()
+        for i in range(3):
+            await grant(running, "u", 1, f"k{i}")
+        assert rowid() == before
+        assert await balance(running, "u") == 3
