@@ -17,7 +17,7 @@ from billing_service.settings import BillingSettings
 from billing_service.stripe_gateway import StripeGateway, build_stripe_client
 from billing_service.webhooks import WebhookHandler
 from service_kit.auth import ServiceAuthInterceptor
-from service_kit.channels import open_channel, server_credentials
+from service_kit.channels import auth_metadata, open_channel, server_credentials
 from service_kit.grpc_server import ServingServer, build_server
 from service_kit.interceptors import ErrorMappingInterceptor, RequestLogInterceptor
 from tokens.billing.v1 import billing_service_pb2 as pb
@@ -58,12 +58,14 @@ def create_server(
     returned server's stop()."""
     closers: list[Callable[[], Awaitable[object]]] = []
     if profile_channel is None:
-        profile_channel = open_channel(profile_target or settings.profile_target, settings,
-                                       settings.auth_token_billing.get_secret_value())
+        profile_channel = open_channel(profile_target or settings.profile_target, settings)
         closers.append(profile_channel.close)
     gateway = StripeGateway(stripe_client or build_stripe_client(settings), owns_client=stripe_client is None)
     closers.append(gateway.close)
 
+    if profile_metadata is None:
+        credential = auth_metadata(settings.auth_token_billing.get_secret_value())
+        profile_metadata = lambda: credential  # noqa: E731 - billing's own credential on every call
     profile = ProfileClient(profile_channel, settings.profile_timeout_s, extra_metadata=profile_metadata)
     billing = Billing(settings, build_catalogue(settings), gateway, profile)
     webhooks = WebhookHandler(billing, settings.stripe_webhook_secret, settings.webhook_tolerance_s)

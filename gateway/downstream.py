@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.errors import from_rpc_error
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
-from service_kit.channels import open_channel
+from service_kit.channels import auth_metadata, open_channel
 from service_kit.request_context import outgoing_metadata
 from tokens.billing.v1 import billing_service_pb2 as billing_pb
 from tokens.billing.v1 import billing_service_pb2_grpc as billing_grpc
@@ -29,8 +29,10 @@ class ServiceClient(Generic[StubT]):
     """A stub plus the rules every call follows. ``await client.call(client.stub.GetProfile, request)``."""
 
     def __init__(self, name: str, service: str, channel: grpc.aio.Channel, stub: StubT, *, timeout_s: float,
-                 retry_after_s: int, metrics: GatewayMetrics | None = None) -> None:
+                 retry_after_s: int, metrics: GatewayMetrics | None = None,
+                 credential: tuple[tuple[str, str], ...] = ()) -> None:
         self.name = name
+        self._credential = credential
         self.service = service
         self.channel = channel
         self.stub = stub
@@ -44,7 +46,8 @@ class ServiceClient(Generic[StubT]):
         started = time.perf_counter()
         code = "OK"
         try:
-            return await method(request, timeout=timeout_s or self.timeout_s, metadata=outgoing_metadata())
+            return await method(request, timeout=timeout_s or self.timeout_s,
+                                metadata=outgoing_metadata(self._credential))
         except grpc.RpcError as exc:
             error = from_rpc_error(exc, self.retry_after_s, self.name)
             code = error.code
@@ -77,12 +80,11 @@ class Downstream:
 
     @classmethod
     def open(cls, settings: GatewaySettings, metrics: GatewayMetrics | None = None) -> "Downstream":
-        # service_kit's channels: TLS (mTLS) when configured, and the gateway's service credential on every call.
-        token = settings.auth_token_gateway.get_secret_value()
-        profile_channel = open_channel(settings.profile_target, settings, token)
-        billing_channel = open_channel(settings.billing_target, settings, token)
+        # service_kit's channels: TLS (mTLS) when configured; the gateway's service credential on every call.
+        profile_channel = open_channel(settings.profile_target, settings)
+        billing_channel = open_channel(settings.billing_target, settings)
         common = {"timeout_s": settings.downstream_timeout_s, "retry_after_s": settings.retry_after_s,
-                  "metrics": metrics}
+                  "metrics": metrics, "credential": auth_metadata(settings.auth_token_gateway.get_secret_value())}
         return cls(
             ServiceClient("profile", PROFILE_SERVICE, profile_channel,
                           profile_grpc.ProfileServiceStub(profile_channel), **common),

@@ -53,9 +53,19 @@ class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
         return await continuation(handler_call_details)
 
 
-def _deny(spec: RpcErrorSpec) -> grpc.RpcMethodHandler:
-    async def abort(request, context: grpc.aio.ServicerContext):
-        await context.abort_with_status(to_status(spec))
+_DENIALS: dict[RpcErrorSpec, grpc.RpcMethodHandler] = {}
 
-    # Bytes in, nothing out: the request is never even parsed.
-    return grpc.unary_unary_rpc_method_handler(abort, request_deserializer=None, response_serializer=None)
+
+def _deny(spec: RpcErrorSpec) -> grpc.RpcMethodHandler:
+    """One handler per distinct denial (bounded by callers x methods), so interceptors can cache it."""
+    handler = _DENIALS.get(spec)
+    if handler is None:
+        status = to_status(spec)
+
+        async def abort(request, context: grpc.aio.ServicerContext):
+            await context.abort_with_status(status)
+
+        # Bytes in, nothing out: the request is never even parsed.
+        handler = grpc.unary_unary_rpc_method_handler(abort, request_deserializer=None, response_serializer=None)
+        _DENIALS[spec] = handler
+    return handler

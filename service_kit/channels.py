@@ -1,5 +1,5 @@
-"""The one way services open gRPC channels to each other: TLS when configured, and a client interceptor
-that adds this caller's credential and the current request id to every call."""
+"""The one way services open gRPC channels to each other (TLS/mTLS when configured), and the credential
+metadata each caller sends with every call."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,26 +7,13 @@ from pathlib import Path
 import grpc
 
 from service_kit.auth import AUTH_HEADER
-from service_kit.request_context import REQUEST_ID_HEADER, request_id_var
 from service_kit.settings import CommonSettings
 
 
-class OutgoingMetadataInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
-    def __init__(self, caller_token: str) -> None:
-        self._token = caller_token
-
-    async def intercept_unary_unary(self, continuation, client_call_details, request):
-        metadata = list(client_call_details.metadata or ())
-        names = {k for k, _ in metadata}
-        if REQUEST_ID_HEADER not in names:
-            metadata.append((REQUEST_ID_HEADER, request_id_var.get()))
-        if self._token and AUTH_HEADER not in names:
-            metadata.append((AUTH_HEADER, f"Bearer {self._token}"))
-        details = grpc.aio.ClientCallDetails(
-            client_call_details.method, client_call_details.timeout, metadata,
-            client_call_details.credentials, client_call_details.wait_for_ready,
-        )
-        return await continuation(details, request)
+def auth_metadata(caller_token: str) -> tuple[tuple[str, str], ...]:
+    """This caller's credential as call metadata, computed once per client. Clients pass it with every
+    call (plain metadata, not a client interceptor: intercepted calls take gRPC's slower path)."""
+    return ((AUTH_HEADER, f"Bearer {caller_token}"),) if caller_token else ()
 
 
 def client_credentials(settings: CommonSettings) -> grpc.ChannelCredentials | None:
@@ -39,8 +26,8 @@ def client_credentials(settings: CommonSettings) -> grpc.ChannelCredentials | No
     )
 
 
-def open_channel(target: str, settings: CommonSettings, caller_token: str) -> grpc.aio.Channel:
-    interceptors = [OutgoingMetadataInterceptor(caller_token)]
+def open_channel(target: str, settings: CommonSettings,
+                 interceptors: list[grpc.aio.ClientInterceptor] | None = None) -> grpc.aio.Channel:
     credentials = client_credentials(settings)
     if credentials is None:
         return grpc.aio.insecure_channel(target, interceptors=interceptors)

@@ -50,20 +50,53 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     return parse
 
 
+class _WrappedHandlers:
+    """Wraps each distinct handler once (gRPC hands back the same handler object for a method), so a call
+    costs no handler construction."""
+
+    def __init__(self, wrap: Callable[[grpc.RpcMethodHandler, str], grpc.RpcMethodHandler]) -> None:
+        self._wrap = wrap
+        self._cache: dict[int, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def get(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        hit = self._cache.get(id(handler))
+        if hit is None or hit[0] is not handler:
+            # The original is kept alongside, so its id cannot be reused while cached.
+            hit = (handler, self._wrap(handler, method))
+            self._cache[id(handler)] = hit
+        return hit[1]
+
+
+def _incoming_request_id(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_HEADER:
+            return str(value)[:128]
+    return ""
+
+
 class RequestLogInterceptor(grpc.aio.ServerInterceptor):
     """Sets the request id from metadata (or makes one) and logs method, code, duration and deadline."""
+
+    def __init__(self) -> None:
+        self._handlers = _WrappedHandlers(self._wrap)
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        method = handler_call_details.method
+        return self._handlers.get(handler, handler_call_details.method)
+
+    @staticmethod
+    def _wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        incoming_id = str(metadata.get(REQUEST_ID_HEADER, ""))[:128]
 
         async def behaviour(request, context: grpc.aio.ServicerContext):
-            token = request_id_var.set(incoming_id or new_request_id())
+            token = request_id_var.set(_incoming_request_id(context) or new_request_id())
+            if not log.isEnabledFor(logging.INFO):
+                try:
+                    return await inner(request, context)
+                finally:
+                    request_id_var.reset(token)
             started = time.perf_counter()
             remaining = context.time_remaining()
             code = grpc.StatusCode.OK
@@ -96,13 +129,16 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, mapper: ErrorMapper) -> None:
         self._mapper = mapper
+        self._handlers = _WrappedHandlers(self._wrap)
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
+        return self._handlers.get(handler, handler_call_details.method)
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary
-        method = handler_call_details.method
 
         async def behaviour(request, context: grpc.aio.ServicerContext):
             if isinstance(request, _Undecodable):

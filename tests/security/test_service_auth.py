@@ -7,7 +7,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from profile_service.settings import ProfileSettings
 from profile_service.store.sqlite_store import SqliteStore
-from service_kit.channels import open_channel
+from tests.support.service_channel import channel_as
 from service_kit.dev_credentials import dev_tokens, write_dev_tls
 from service_kit.settings import CommonSettings
 from tests.support.grpc_errors import raises_rpc
@@ -30,7 +30,7 @@ async def guarded(tmp_path):
 
 
 def stub_as(target: str, token: str, settings: CommonSettings | None = None) -> tuple[grpc.aio.Channel, pb_grpc.ProfileServiceStub]:
-    channel = open_channel(target, settings or CommonSettings(_env_file=None), token)
+    channel = channel_as(target, token, settings)
     return channel, pb_grpc.ProfileServiceStub(channel)
 
 
