@@ -23,7 +23,7 @@ def main() -> int:
     if uses_real_stripe(env):
         if not env.get("STRIPE_WEBHOOK_SECRET", "").startswith("whsec_") or env["STRIPE_WEBHOOK_SECRET"] == "whsec_local_standin_secret":
             print("STRIPE_SECRET_KEY is set: also set STRIPE_WEBHOOK_SECRET to the whsec_… printed by\n"
-                  f"  stripe listen --forward-to localhost:{env['GATEWAY_PORT']}/v1/stripe/webhook", file=sys.stderr)
+                  f"  stripe listen --forward-to localhost:{env['GATEWAY_LISTEN'].rpartition(':')[2]}/v1/stripe/webhook", file=sys.stderr)
             return 2
         print("Stripe test mode: the local stand-in is not started.")
     else:

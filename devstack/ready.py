@@ -38,7 +38,9 @@ async def http_ok(url: str) -> bool:
 
 async def wait_ready(timeout_s: float = 120) -> bool:
     settings = CommonSettings()
-    gateway = f"http://{os.environ.get('GATEWAY_HOST', '127.0.0.1')}:{os.environ.get('GATEWAY_PORT', '8080')}"
+    host, _, port = os.environ.get("GATEWAY_LISTEN", "127.0.0.1:8080").rpartition(":")
+    # A wildcard listen address is reached on loopback.
+    gateway = f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '[::]') else host}:{port}"
     checks = {
         "profile": lambda: grpc_serving(os.environ["PROFILE_TARGET"], settings),
         "billing": lambda: grpc_serving(os.environ["BILLING_TARGET"], settings),

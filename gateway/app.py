@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from gateway.auth import CertificateCache, FirebaseTokenVerifier
 from gateway.downstream import Downstream
 from gateway.errors import install_error_handlers
+from gateway.local_dev import LocalDev
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import BodyLimitMiddleware, JsonCORSMiddleware, RequestContextMiddleware
 from gateway.routers import checkout_sessions, health, prices, profile, stripe_webhook
@@ -23,6 +24,8 @@ WEBHOOK_PATH = "/v1/stripe/webhook"
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     metrics = GatewayMetrics()
+    # Local profile only (the settings refuse it in production): dev sign-in and the try-it page.
+    local_dev = LocalDev(settings) if settings.local_dev_sign_in else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -33,6 +36,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             settings.firebase_project_id, certs,
             allow_unsigned=bool(settings.firebase_auth_emulator_host),
             clock_skew_s=settings.auth_clock_skew_s,
+            static_certs=local_dev.start(app) if local_dev else None,
         )
         app.state.downstream = Downstream.open(settings, metrics)
         try:
@@ -54,6 +58,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     install_error_handlers(app)
     for router in (profile.router, prices.router, checkout_sessions.router, stripe_webhook.router, health.router):
         app.include_router(router)
+    if local_dev:
+        app.include_router(local_dev.router)
 
     # Added innermost first: the request context wraps everything, CORS answers pre-flights before the
     # body is read, and the body limit sits right in front of the routes.

@@ -1,8 +1,10 @@
 """Firebase ID token verification (google-auth), with the signing certificates cached per Cache-Control.
 
 A token is accepted only when all of these hold:
-- the header says ``alg: RS256`` and names a ``kid`` found in the certificates at ``firebase_cert_url``
-  (or, only when ``firebase_auth_emulator_host`` is set, ``alg: none`` as the Auth emulator issues);
+- the header says ``alg: RS256`` and names a ``kid`` found in the certificates at ``firebase_cert_url``, or in
+  the static certificates the verifier was given (the local profile's development signing key, see
+  gateway/local_dev; production never passes any), or, only when ``firebase_auth_emulator_host`` is set,
+  ``alg: none`` as the Auth emulator issues;
 - the signature verifies against that certificate;
 - ``iss`` is ``https://securetoken.google.com/<project>`` and ``aud`` is ``<project>``;
 - ``exp`` is in the future, ``iat`` and ``auth_time`` are not (with a small clock skew);
@@ -134,13 +136,19 @@ def _b64decode(segment: str) -> bytes:
 
 
 class FirebaseTokenVerifier:
+    """``static_certs`` (``{kid: x509 PEM}``) are trusted besides the fetched ones and never cause a fetch;
+    a fetched certificate never replaces a static one with the same ``kid``."""
+
     def __init__(self, project_id: str, certs: CertificateCache, *, allow_unsigned: bool = False,
-                 clock_skew_s: int = 10) -> None:
+                 clock_skew_s: int = 10, static_certs: Mapping[str, str] | None = None) -> None:
         self.project_id = project_id
         self.issuer = issuer_for(project_id)
         self._certs = certs
         self._allow_unsigned = allow_unsigned
         self._skew = clock_skew_s
+        self._static: dict[str, crypt.RSAVerifier] = {
+            kid: crypt.RSAVerifier.from_string(pem) for kid, pem in (static_certs or {}).items()
+        }
 
     async def verify(self, token: str) -> FirebaseUser:
         if not token or len(token) > MAX_TOKEN_LEN or token.count(".") != 2 or not token.isascii():
@@ -164,7 +172,7 @@ class FirebaseTokenVerifier:
             kid = header.get("kid")
             if not isinstance(kid, str) or not kid or len(kid) > 256:
                 raise unauthenticated("the ID token names no signing key", "MALFORMED_TOKEN")
-            verifier = await self._certs.verifier(kid)
+            verifier = self._static.get(kid) or await self._certs.verifier(kid)
             if verifier is None:
                 raise unauthenticated("the ID token was signed with an unknown key", "UNKNOWN_SIGNING_KEY")
             if not verifier.verify(signed_section.encode("ascii"), signature):

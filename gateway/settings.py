@@ -28,6 +28,14 @@ class GatewaySettings(CommonSettings):
     # A token naming an unknown key id refreshes the certificates, at most this often (Google rotates keys).
     auth_certs_min_refresh_s: float = Field(30.0, ge=0, le=3600)
 
+    # Local profile only: POST /local/sign-in signs Firebase-shaped ID tokens with a development key the
+    # verifier trusts, and GET / serves the page to try the purchase flow. Unset = on in local, off in
+    # production; APP_ENV=production refuses it set to true.
+    local_dev_sign_in: bool | None = None
+    # Where that development key is kept (PEM, created if missing) so tokens survive restarts; empty = a new
+    # key per process. Refused in production.
+    local_dev_key_file: str = ""
+
     # Comma-separated in the environment: CORS_ORIGINS=https://app.example.com,http://localhost:3000
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["http://localhost:3000"])
 
@@ -56,6 +64,13 @@ class GatewaySettings(CommonSettings):
             raise ValueError("FIREBASE_AUTH_EMULATOR_HOST (unsigned tokens) is refused with APP_ENV=production")
         if "*" in self.cors_origins and not self.is_local:
             raise ValueError("CORS_ORIGINS='*' is refused with APP_ENV=production")
+        if self.local_dev_sign_in is None:
+            self.local_dev_sign_in = self.is_local
+        if self.local_dev_sign_in and not self.is_local:
+            raise ValueError("LOCAL_DEV_SIGN_IN (tokens signed with a development key) is refused with "
+                             "APP_ENV=production")
+        if self.local_dev_key_file and not self.is_local:
+            raise ValueError("LOCAL_DEV_KEY_FILE is refused with APP_ENV=production")
         return self
 
     def required_production_secrets(self) -> list[str]:
