@@ -18,6 +18,7 @@ import base64
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,7 +141,8 @@ class FirebaseTokenVerifier:
     a fetched certificate never replaces a static one with the same ``kid``."""
 
     def __init__(self, project_id: str, certs: CertificateCache, *, allow_unsigned: bool = False,
-                 clock_skew_s: int = 10, static_certs: Mapping[str, str] | None = None) -> None:
+                 clock_skew_s: int = 10, static_certs: Mapping[str, str] | None = None,
+                 verified_cache_size: int = 4096) -> None:
         self.project_id = project_id
         self.issuer = issuer_for(project_id)
         self._certs = certs
@@ -149,10 +151,24 @@ class FirebaseTokenVerifier:
         self._static: dict[str, crypt.RSAVerifier] = {
             kid: crypt.RSAVerifier.from_string(pem) for kid, pem in (static_certs or {}).items()
         }
+        # Tokens whose RS256 signature already checked out, with their claims: a browser sends the same
+        # token for up to an hour, and the RSA check plus decoding dominated the gateway's CPU per request.
+        # The claims (expiry included) are still checked on every request.
+        # The signing key id is kept too: a token stops being accepted once its key is no longer published.
+        self._verified: OrderedDict[str, tuple[str, Mapping[str, Any]]] = OrderedDict()
+        self._verified_max = verified_cache_size
 
     async def verify(self, token: str) -> FirebaseUser:
         if not token or len(token) > MAX_TOKEN_LEN or token.count(".") != 2 or not token.isascii():
             raise unauthenticated("the bearer token is not a JWT", "MALFORMED_TOKEN")
+        cached = self._verified.get(token)
+        if cached is not None:
+            kid, claims = cached
+            if kid in self._static or await self._certs.verifier(kid) is not None:
+                self._verified.move_to_end(token)
+                return self._check_claims(claims)
+            del self._verified[token]
+            raise unauthenticated("the ID token was signed with an unknown key", "UNKNOWN_SIGNING_KEY")
         try:
             header = jwt.decode_header(token)
             payload = jwt.decode(token, verify=False)
@@ -177,7 +193,15 @@ class FirebaseTokenVerifier:
                 raise unauthenticated("the ID token was signed with an unknown key", "UNKNOWN_SIGNING_KEY")
             if not verifier.verify(signed_section.encode("ascii"), signature):
                 raise unauthenticated("the ID token signature is invalid", "INVALID_SIGNATURE")
+            user = self._check_claims(payload)
+            self._remember(token, kid, payload)
+            return user
         return self._check_claims(payload)
+
+    def _remember(self, token: str, kid: str, claims: Mapping[str, Any]) -> None:
+        self._verified[token] = (kid, claims)
+        if len(self._verified) > self._verified_max:
+            self._verified.popitem(last=False)
 
     def _check_claims(self, claims: Mapping[str, Any]) -> FirebaseUser:
         now = time.time()

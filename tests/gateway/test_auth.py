@@ -205,3 +205,35 @@ def test_production_refuses_the_emulator_and_tests_never_use_googles_url(firebas
         GatewaySettings(_env_file=None, app_env="production")  # no project id
     assert GatewaySettings(_env_file=None).firebase_cert_url == GOOGLE_SECURETOKEN_CERTS
     assert gateway_test_settings(firebase).firebase_cert_url.startswith("http://127.0.0.1:")
+
+
+async def test_a_remembered_token_still_expires_and_a_tampered_copy_is_checked(firebase: FirebaseTestIssuer,
+                                                                                monkeypatch, uid: str) -> None:
+    """Verified tokens are remembered to skip the RSA check, but their claims (expiry) are re-checked on
+    every request, and any other token string goes through the full signature check."""
+    import httpx
+
+    from gateway import auth as auth_module
+    from gateway.auth import CertificateCache, FirebaseTokenVerifier
+    from gateway.errors import ApiError
+
+    async with httpx.AsyncClient() as http:
+        certs = CertificateCache(firebase.cert_url, http)
+        verifier = FirebaseTokenVerifier(firebase.project_id, certs, clock_skew_s=0)
+        token = firebase.mint(uid, expires_in=60)
+        assert (await verifier.verify(token)).uid == uid
+        fetches = firebase.fetches
+        assert (await verifier.verify(token)).uid == uid  # from memory
+        assert firebase.fetches == fetches
+
+        head, body, signature = token.split(".")
+        flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+        with pytest.raises(ApiError) as tampered:
+            await verifier.verify(f"{head}.{body}.{flipped}")
+        assert tampered.value.reason in ("INVALID_SIGNATURE", "MALFORMED_TOKEN")
+
+        real_time = time.time
+        monkeypatch.setattr(auth_module.time, "time", lambda: real_time() + 61)
+        with pytest.raises(ApiError) as expired:
+            await verifier.verify(token)
+        assert expired.value.reason == "TOKEN_EXPIRED"
