@@ -74,8 +74,8 @@ def _incoming_request_id(context: grpc.aio.ServicerContext) -> str:
     return ""
 
 
-class RequestLogInterceptor(grpc.aio.ServerInterceptor):
-    """Sets the request id from metadata (or makes one) and logs method, code, duration and deadline."""
+class _UnaryWrappingInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps the unary-unary handlers (all of ours); streams (health Watch, reflection) pass through."""
 
     def __init__(self) -> None:
         self._handlers = _WrappedHandlers(self._wrap)
@@ -86,8 +86,14 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
             return handler
         return self._handlers.get(handler, handler_call_details.method)
 
-    @staticmethod
-    def _wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        raise NotImplementedError
+
+
+class RequestLogInterceptor(_UnaryWrappingInterceptor):
+    """Sets the request id from metadata (or makes one) and logs method, code, duration and deadline."""
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary
 
         async def behaviour(request, context: grpc.aio.ServicerContext):
@@ -123,19 +129,13 @@ class RequestLogInterceptor(grpc.aio.ServerInterceptor):
         return _wrap_unary(handler, behaviour)
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+class ErrorMappingInterceptor(_UnaryWrappingInterceptor):
     """Turns exceptions raised by servicer code into statuses with ErrorInfo, using the service's own
     mapper. Anything the mapper does not know is logged and answered INTERNAL without internals."""
 
     def __init__(self, mapper: ErrorMapper) -> None:
+        super().__init__()
         self._mapper = mapper
-        self._handlers = _WrappedHandlers(self._wrap)
-
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        return self._handlers.get(handler, handler_call_details.method)
 
     def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary

@@ -6,19 +6,14 @@ billing's default success/cancel URLs and allowed redirect origins, and the stan
 /v1/stripe/webhook). The stand-in's checkout pages are on its own real address."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
-from gateway.app import create_app
 from profile_service.store.sqlite_store import SqliteStore
 from stripe_standin import StandinSettings, run_standin
-from tests.gateway.harness import gateway_test_settings
+from tests.gateway.harness import bound_socket, gateway_test_settings, serve_gateway
 from tests.support.billing_server import STANDIN_WEBHOOK_SECRET, billing_test_settings, run_billing_service
 from tests.support.firebase_tokens import firebase_issuer
 from tests.support.profile_server import run_profile_service
@@ -30,19 +25,9 @@ class BrowserStack:
     standin_url: str
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: Ctrl-C stays pytest's."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @contextlib.asynccontextmanager
 async def browser_stack(sqlite_path: Path) -> AsyncIterator[BrowserStack]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = bound_socket()
     origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
         # The page signs in with the gateway's development key; this issuer only fills the settings
@@ -61,24 +46,7 @@ async def browser_stack(sqlite_path: Path) -> AsyncIterator[BrowserStack]:
                     profile_target=profile.target, standin_url=standin_url))
                 settings = gateway_test_settings(issuer, profile_target=profile.target,
                                                  billing_target=billing.target, downstream_timeout_s=15.0)
-                config = uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on",
-                                        server_header=False)
-                server = _EmbeddedServer(config)
-                task = asyncio.create_task(server.serve(sockets=[sock]))
-                try:
-                    for _ in range(1000):
-                        if server.started:
-                            break
-                        if task.done():
-                            task.result()
-                            raise RuntimeError("uvicorn stopped before it started")
-                        await asyncio.sleep(0.01)
-                    else:
-                        raise RuntimeError("uvicorn did not start")
-                    yield BrowserStack(origin, standin_url)
-                finally:
-                    server.should_exit = True
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(task, 10)
+                await stack.enter_async_context(serve_gateway(settings, sock=sock))
+                yield BrowserStack(origin, standin_url)
     finally:
         sock.close()

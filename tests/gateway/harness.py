@@ -76,13 +76,21 @@ class ServedGateway:
     server: uvicorn.Server
 
 
-@contextlib.asynccontextmanager
-async def serve_gateway(settings: GatewaySettings, app: FastAPI | None = None) -> AsyncIterator[ServedGateway]:
-    """The gateway served by uvicorn on 127.0.0.1:0 in this event loop (as `python -m gateway` does)."""
-    app = app or create_app(settings)
+def bound_socket() -> socket.socket:
+    """A listening-ready socket on 127.0.0.1:0, so a caller can know the port before the app exists."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serve_gateway(settings: GatewaySettings, app: FastAPI | None = None,
+                        sock: socket.socket | None = None) -> AsyncIterator[ServedGateway]:
+    """The gateway served by uvicorn on 127.0.0.1 (on `sock` if given, else a free port) in this event loop,
+    as `python -m gateway` does."""
+    app = app or create_app(settings)
+    sock = sock or bound_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", server_header=False)
     server = _EmbeddedServer(config)

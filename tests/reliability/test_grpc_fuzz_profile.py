@@ -7,17 +7,14 @@ import collections
 
 import grpc
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
 
 from profile_service.store.sqlite_store import SqliteStore
 from tests.reliability.report import ScenarioResult, record
-from tests.support.grpc_fuzz import wire_bytes
+from tests.support.grpc_fuzz import audit_sqlite_file, fuzz_method
 from tests.support.threaded_profile import profile_service_in_thread
 from tokens.profile.v1 import profile_service_pb2 as pb
 from tokens.profile.v1 import profile_service_pb2_grpc as pb_grpc
 
-ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-           grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS}
 SERVICE = pb.DESCRIPTOR.services_by_name["ProfileService"]
 METHODS = [(m.name, m.input_type._concrete_class) for m in SERVICE.methods]
 SEEN: collections.Counter = collections.Counter()
@@ -26,8 +23,7 @@ SEEN: collections.Counter = collections.Counter()
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory):
     db = tmp_path_factory.mktemp("fuzz") / "profile.sqlite3"
-    store = SqliteStore(db)
-    with profile_service_in_thread(store) as target:
+    with profile_service_in_thread(SqliteStore(db)) as target:
         with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.ProfileServiceStub(channel)
             # A few real users so fuzzed calls reach deep paths, not only NOT_FOUND.
@@ -41,41 +37,13 @@ def fuzz_target(tmp_path_factory):
 @pytest.mark.parametrize("method,request_cls", METHODS, ids=[m for m, _ in METHODS])
 def test_fuzzed_requests_get_only_allowed_codes(fuzz_target, method, request_cls):
     channel, _db = fuzz_target
-    call = channel.unary_unary(f"/{SERVICE.full_name}/{method}", request_serializer=lambda b: b,
-                               response_deserializer=lambda b: b)
-
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(data=wire_bytes(request_cls))
-    def fuzz(data: bytes) -> None:
-        try:
-            call(data, timeout=10)
-            code = grpc.StatusCode.OK
-        except grpc.RpcError as exc:
-            code = exc.code()
-        SEEN[(method, code.name)] += 1
-        assert code in ALLOWED, f"{method} answered {code.name} to {data!r}"
-
-    fuzz()
+    fuzz_method(channel, SERVICE.full_name, method, request_cls, SEEN, max_examples=60)
 
 
 def test_audit_passes_after_fuzzing(fuzz_target):
-    import asyncio
-
-    from profile_service.audit import run_audit
-
     _channel, db = fuzz_target
     operations = sum(SEEN.values())
-    result = record(ScenarioResult("grpc fuzz (profile)", operations=operations,
-                                   faults=sum(n for (_, code), n in SEEN.items() if code != "OK")))
-
-    async def audit() -> int:
-        store = SqliteStore(db)
-        await store.start()
-        try:
-            return await run_audit(store)
-        finally:
-            await store.close()
-
-    assert asyncio.run(audit()) == 0
+    record(ScenarioResult("grpc fuzz (profile)", operations=operations,
+                          faults=sum(n for (_, code), n in SEEN.items() if code != "OK")))
     assert operations > 0
-    result.lost = result.duplicated = 0
+    assert audit_sqlite_file(db) == 0

@@ -3,8 +3,14 @@ extreme numbers, unknown enum values, missing fields, repeated map keys on the w
 spliced into string fields (which the wire allows and protobuf refuses)."""
 from __future__ import annotations
 
+import asyncio
+import collections
+from pathlib import Path
+
+import grpc
 from google.protobuf.descriptor import FieldDescriptor as F
 from google.protobuf.message import Message
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 INT64 = st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, 1, -1, 5, 100, 1_000_000, 1_000_001, 2**31]))
@@ -97,3 +103,44 @@ def wire_bytes(cls: type[Message]) -> st.SearchStrategy[bytes]:
         return data
 
     return build()
+
+
+# What a fuzzed RPC may answer: never UNKNOWN, INTERNAL or a transport error.
+ALLOWED_CODES = frozenset({grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
+                           grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS})
+
+
+def fuzz_method(channel: grpc.Channel, service: str, method: str, request_cls: type[Message],
+                seen: collections.Counter, max_examples: int) -> None:
+    """Sends hypothesis-generated wire bytes to one method; fails on any code outside ALLOWED_CODES."""
+    call = channel.unary_unary(f"/{service}/{method}", request_serializer=lambda b: b,
+                               response_deserializer=lambda b: b)
+
+    @settings(max_examples=max_examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(data=wire_bytes(request_cls))
+    def fuzz(data: bytes) -> None:
+        try:
+            call(data, timeout=30)
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as exc:
+            code = exc.code()
+        seen[(method, code.name)] += 1
+        assert code in ALLOWED_CODES, f"{method} answered {code.name} to {data[:300]!r}"
+
+    fuzz()
+
+
+def audit_sqlite_file(db: Path) -> int:
+    """`python -m profile_service audit`'s check, run on a SQLite file from synchronous code."""
+    from profile_service.audit import run_audit
+    from profile_service.store.sqlite_store import SqliteStore
+
+    async def audit() -> int:
+        store = SqliteStore(db)
+        await store.start()
+        try:
+            return await run_audit(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(audit())
