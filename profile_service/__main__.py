@@ -1,4 +1,4 @@
-"""python -m profile_service [serve|audit]"""
+"""python -m profile_service [serve|audit|migrate]"""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from profile_service.audit import run_audit
+from profile_service.migrate import run_migration
 from profile_service.server import create_server
 from profile_service.settings import ProfileSettings
 from profile_service.store.factory import build_store
@@ -21,22 +22,26 @@ async def _serve(settings: ProfileSettings) -> int:
     return 0
 
 
-async def _audit(settings: ProfileSettings) -> int:
+async def _offline(settings: ProfileSettings, job) -> int:
     store = build_store(settings)
     await store.start()
     try:
-        return await run_audit(store)
+        return await job(store)
     finally:
         await store.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profile_service")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "audit"])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "audit", "migrate"],
+                        help="serve (default); audit: check every balance against its ledger; "
+                             "migrate: adopt balances written by the original app")
     args = parser.parse_args(argv)
     settings = ProfileSettings()
     configure_logging(settings.log_level)
-    return asyncio.run(_serve(settings) if args.command == "serve" else _audit(settings))
+    if args.command == "serve":
+        return asyncio.run(_serve(settings))
+    return asyncio.run(_offline(settings, run_audit if args.command == "audit" else run_migration))
 
 
 if __name__ == "__main__":

@@ -116,3 +116,27 @@ def apply_change(profile: Profile | None, prior: LedgerEntry | None, change: Led
             price_id=change.source.get("price_id", updated.price_id),
         )
     return Writes(updated, entry, LedgerResult(entry, balance, already_applied=False))
+
+
+OPENING_BALANCE_KEY = "migration:opening-balance"
+
+
+def open_legacy_balance(profile: Profile | None, prior: LedgerEntry | None, uid: str, now: datetime) -> Writes:
+    """Adopts a balance written before this ledger existed (the original app kept `tokens` plus a
+    `token_history` array): one ADJUSTMENT entry for the whole balance, so the balance equals the sum of the
+    entries from then on. Idempotent through its key; the legacy array itself is left as it was."""
+    if profile is None:
+        raise ProfileNotFound(uid)
+    if prior is not None:
+        return Writes(None, None, LedgerResult(prior, prior.balance_after, already_applied=True))
+    if profile.ledger_seq != 0 or profile.tokens <= 0:
+        return Writes(None, None, None)  # nothing to adopt: already on the ledger, or empty
+    change = LedgerChange(kind="grant", uid=uid, amount=profile.tokens, type=EntryType.ADJUSTMENT,
+                          idempotency_key=OPENING_BALANCE_KEY, source={"migrated_from": "legacy tokens field"},
+                          reason="opening balance adopted from the original profile document")
+    entry = LedgerEntry(
+        entry_id=change.entry_id, uid=uid, seq=1, amount=profile.tokens, type=EntryType.ADJUSTMENT, timestamp=now,
+        balance_after=profile.tokens, idempotency_key=OPENING_BALANCE_KEY, fingerprint=change.fingerprint,
+        source=dict(change.source), reason=change.reason,
+    )
+    return Writes(profile.with_(ledger_seq=1), entry, LedgerResult(entry, profile.tokens, already_applied=False))
