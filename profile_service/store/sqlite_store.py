@@ -124,20 +124,36 @@ class SqliteStore(ProfileStore):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._loop_conn: sqlite3.Connection | None = None
+
+    def _open(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False,
+                               timeout=busy_timeout_ms / 1000)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
+        with self._lock:
+            self._connections.append(conn)
+        return conn
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False,
-                                   timeout=self._busy_timeout_ms / 1000)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+            conn = self._local.conn = self._open(self._busy_timeout_ms)
         return conn
+
+    async def _read(self, query):
+        """Point reads take microseconds and, in WAL mode, never wait for a writer, so they run on the event
+        loop (a thread hop cost more than the read) on a connection that refuses to wait. Should SQLite ever
+        answer busy (WAL recovery, another process's exclusive lock), the read goes to a reader thread that
+        waits up to the busy timeout instead of blocking the loop."""
+        if self._loop_conn is None:
+            self._loop_conn = self._open(0)
+        try:
+            return query(self._loop_conn)
+        except sqlite3.OperationalError:
+            return await self._run(self._readers, lambda: query(self._connection()))
 
     async def _run(self, executor: ThreadPoolExecutor, fn, *args):
         loop = asyncio.get_running_loop()
@@ -198,22 +214,22 @@ class SqliteStore(ProfileStore):
         return await self._run(self._writer, self._transact_sync, uid, entry_id, decide)
 
     async def get_profile(self, uid: str) -> Profile | None:
-        def read() -> Profile | None:
-            row = self._connection().execute("SELECT * FROM users WHERE uid = ?", (uid,)).fetchone()
+        def read(conn: sqlite3.Connection) -> Profile | None:
+            row = conn.execute("SELECT * FROM users WHERE uid = ?", (uid,)).fetchone()
             return _profile_from(row) if row else None
 
-        return await self._run(self._readers, read)
+        return await self._read(read)
 
     async def list_entries(self, uid: str, before_seq: int | None, limit: int) -> list[LedgerEntry]:
-        def read() -> list[LedgerEntry]:
-            rows = self._connection().execute(
+        def read(conn: sqlite3.Connection) -> list[LedgerEntry]:
+            rows = conn.execute(
                 f"SELECT {', '.join(ENTRY_COLUMNS)} FROM token_history WHERE uid = ? AND seq < ? "
                 "ORDER BY seq DESC LIMIT ?",
                 (uid, before_seq if before_seq is not None else 2**62, limit),
             ).fetchall()
             return [_entry_from(r) for r in rows]
 
-        return await self._run(self._readers, read)
+        return await self._read(read)
 
     async def audit_rows(self) -> AsyncIterator[AuditRow]:
         def read() -> list[AuditRow]:

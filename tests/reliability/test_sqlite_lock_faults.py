@@ -66,3 +66,4 @@ async def test_locked_database_is_unavailable_not_a_wrong_balance(tmp_path):
         assert len(entries) == 1 + len(requests) + len(spends)
         assert await run_audit(running.store) == 0
     assert (result.lost, result.duplicated) == (0, 0)
+
