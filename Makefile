@@ -1,6 +1,7 @@
 # Every target that runs code depends on `install`, so a fresh clone needs nothing else.
 SHELL := /bin/bash
-PY_SYS ?= python3.11
+# Python 3.11: python3.11 if present, else python3 (checked below).
+PY_SYS ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
@@ -9,10 +10,12 @@ export PYTHONPATH := $(CURDIR)
 
 .PHONY: install proto node test run bench reliability audit clean
 
-install: $(VENV)/.installed $(GEN_STAMP) node
+# The venv, pinned dependencies and generated protobuf code. `make test` also installs the npm test tools.
+install: $(VENV)/.installed $(GEN_STAMP)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
-	@command -v $(PY_SYS) >/dev/null || { echo "needs $(PY_SYS)"; exit 1; }
+	@$(PY_SYS) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null \
+		|| { echo "Python 3.11 is needed (found: $(PY_SYS)); set PY_SYS=/path/to/python3.11"; exit 1; }
 	$(PY_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==25.3
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
@@ -30,7 +33,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install
+test: install node
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 reliability: install
