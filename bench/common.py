@@ -37,16 +37,11 @@ class BenchConfig:
     wrk: str | None = None  # path of wrk, or None for the httpx generator
     log: Callable[[str], None] = print
 
-    def without_service_auth(self) -> "BenchConfig":
-        from dataclasses import replace
-
-        return replace(self, tokens={})
-
     def auth_env(self) -> dict[str, str]:
         return {f"AUTH_TOKEN_{name.upper()}": value for name, value in self.tokens.items()}
 
     def metadata(self, caller: str) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.tokens[caller]}"),) if self.tokens else ()
+        return (("authorization", f"Bearer {self.tokens[caller]}"),)
 
     def scenario_dir(self, name: str) -> Path:
         path = self.workdir / name

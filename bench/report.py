@@ -79,8 +79,6 @@ def table(result: dict) -> str:
             lines.append(f"   outcomes: {scenario['outcomes']}; retries: none (single writer thread)")
             lines.append(f"   drain {d['balance_before']} tokens with {d['spenders']} spenders: {d['outcomes']} in "
                          f"{d['seconds']}s, exactly drained: {d['exactly_drained']}; audit: {scenario['audit']['output']}")
-        if scenario.get("service_auth", "").startswith("OFF"):
-            lines.append(f"   NOTE service auth {scenario['service_auth']}")
         rss = scenario.get("peak_rss_mb")
         if rss:
             lines.append("   peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in rss.items()))

@@ -40,22 +40,17 @@ def fastapi_proc(folder, body_file) -> Proc:
 
 
 class ServiceCredentialRejected(RuntimeError):
-    """The profile service refused the gateway's calls: the gateway does not send AUTH_TOKEN_GATEWAY."""
+    """A service refused its caller's credential: the bench measures the real (authenticated) setup or
+    nothing."""
 
 
 async def run(cfg: BenchConfig) -> dict:
     require("gateway.__main__", "gateway.app", "gateway.settings")
-    try:
-        return await _run(cfg, cfg)
-    except ServiceCredentialRejected as exc:
-        cfg.log(f"  WARNING: {exc}; measuring again with service auth OFF")
-        result = await _run(cfg, cfg.without_service_auth())
-        result["service_auth"] = f"OFF: {exc}"
-        return result
+    return await _run(cfg)
 
 
-async def _run(base: BenchConfig, cfg: BenchConfig) -> dict:
-    folder = base.scenario_dir(NAME + ("" if cfg.tokens else "-noauth"))
+async def _run(cfg: BenchConfig) -> dict:
+    folder = cfg.scenario_dir(NAME)
     group = ProcGroup()
     http = HttpLoad(cfg.wrk)
     with FirebaseIssuer() as issuer:
@@ -103,7 +98,7 @@ async def _run(base: BenchConfig, cfg: BenchConfig) -> dict:
         "ratios": {f"gateway_vs_fastapi_c{c}": ratio(fig["gateway"][c]["rps"], fig["bare FastAPI"][c]["rps"])
                    for c in cfg.levels},
         "generator": http.name,
-        "service_auth": "on (AUTH_TOKEN_GATEWAY/BILLING/BACKEND set for every process)" if cfg.tokens else "off",
+        "service_auth": "on (AUTH_TOKEN_GATEWAY/BILLING/BACKEND set for every process)",
         "certificate_fetches": cert_fetches,
         "peak_rss_mb": rss,
     }

@@ -50,13 +50,7 @@ def billing_proc(cfg: BenchConfig, folder, profile_target: str, standin: str, se
 async def run(cfg: BenchConfig) -> dict:
     require("gateway.__main__", "gateway.app", "billing_service.__main__", "billing_service.server",
             "stripe_standin.__main__", "stripe_standin.app")
-    try:
-        return await _run(cfg, cfg)
-    except ServiceCredentialRejected as exc:
-        cfg.log(f"  WARNING: {exc}; measuring again with service auth OFF")
-        result = await _run(cfg, cfg.without_service_auth())
-        result["service_auth"] = f"OFF: {exc}"
-        return result
+    return await _run(cfg)
 
 
 async def _prepare(client: httpx.AsyncClient, gateway_url: str, standin_url: str, n: int) -> tuple[str, str]:
@@ -81,8 +75,8 @@ async def _prepare(client: httpx.AsyncClient, gateway_url: str, standin_url: str
     raise RuntimeError(f"no checkout.session.completed event for {session_id}")
 
 
-async def _run(base: BenchConfig, cfg: BenchConfig) -> dict:
-    folder = base.scenario_dir(NAME + ("" if cfg.tokens else "-noauth"))
+async def _run(cfg: BenchConfig) -> dict:
+    folder = cfg.scenario_dir(NAME)
     secret = "whsec_bench_" + secrets.token_hex(16)
     group = ProcGroup()
     samples: list[float] = []
@@ -108,7 +102,7 @@ async def _run(base: BenchConfig, cfg: BenchConfig) -> dict:
                 created.raise_for_status()
                 balance = created.json()["tokens"]
                 # Warm-up purchase (first Stripe call, first grant): not counted.
-                for n in range(-1, base.purchases):
+                for n in range(-1, cfg.purchases):
                     session_id, payload = await _prepare(client, gateway_url, standin_url, n)
                     expected = balance + TOKENS_PER_PURCHASE
                     body = payload.encode()
@@ -153,12 +147,12 @@ async def _run(base: BenchConfig, cfg: BenchConfig) -> dict:
         "history_entries_seen": len(history.json()["entries"]),
         "samples_ms": [round(s, 2) for s in samples],
     }
-    base.log(f"  purchase -> balance over {len(samples)}: p50 {fmt_ms(result['p50_ms'])} p99 {fmt_ms(result['p99_ms'])}"
+    cfg.log(f"  purchase -> balance over {len(samples)}: p50 {fmt_ms(result['p50_ms'])} p99 {fmt_ms(result['p99_ms'])}"
              f" (webhook alone p50 {fmt_ms(result['webhook_p50_ms'])})")
     return {
         "name": NAME,
         "title": "3. Purchase to balance: signed checkout.session.completed -> gateway webhook -> GET /v1/profile",
         "purchase": result,
-        "service_auth": "on (AUTH_TOKEN_GATEWAY/BILLING/BACKEND set for every process)" if cfg.tokens else "off",
+        "service_auth": "on (AUTH_TOKEN_GATEWAY/BILLING/BACKEND set for every process)",
         "peak_rss_mb": rss,
     }
