@@ -7,25 +7,14 @@ import signal
 import sys
 import time
 
-import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service_kit.channels import client_credentials
+from service_kit.health_probe import serving_status
 from service_kit.settings import CommonSettings
 
 
 async def grpc_serving(target: str, settings: CommonSettings) -> bool:
-    credentials = client_credentials(settings)
-    options = [("grpc.ssl_target_name_override", settings.tls_server_name)] if settings.tls_server_name else []
-    channel = (grpc.aio.secure_channel(target, credentials, options=options) if credentials
-               else grpc.aio.insecure_channel(target))
-    async with channel:
-        try:
-            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            return reply.status == health_pb2.HealthCheckResponse.SERVING
-        except grpc.RpcError:
-            return False
+    return await serving_status(target, settings, timeout_s=1) == "SERVING"
 
 
 async def http_ok(url: str) -> bool:

@@ -9,30 +9,29 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service_kit.channels import client_credentials
+from service_kit.channels import open_channel
 from service_kit.settings import CommonSettings
 
 
-async def check(target: str, service: str) -> bool:
-    settings = CommonSettings()
-    credentials = client_credentials(settings)
-    options = [("grpc.ssl_target_name_override", settings.tls_server_name)] if settings.tls_server_name else []
-    channel = grpc.aio.secure_channel(target, credentials, options=options) if credentials else grpc.aio.insecure_channel(target)
-    async with channel:
+async def serving_status(target: str, settings: CommonSettings, service: str = "", timeout_s: float = 3) -> str:
+    """SERVING, NOT_SERVING, ... or the failed call's code name (UNAVAILABLE when nothing listens)."""
+    async with open_channel(target, settings) as channel:
         try:
-            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=3)
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
         except grpc.RpcError as exc:
-            print(f"{target}: {exc.code().name}", file=sys.stderr)
-            return False
-    print(f"{target}: {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}")
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
+            return exc.code().name
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
 def main() -> int:
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    return 0 if asyncio.run(check(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "")) else 1
+    target = sys.argv[1]
+    status = asyncio.run(serving_status(target, CommonSettings(), sys.argv[2] if len(sys.argv) > 2 else ""))
+    print(f"{target}: {status}")
+    return 0 if status == "SERVING" else 1
 
 
 if __name__ == "__main__":
