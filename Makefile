@@ -8,7 +8,7 @@ PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := tokens/.generated
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install proto node test run bench reliability audit clean
+.PHONY: install proto node lint test test-unit run bench reliability audit clean
 
 # The venv, pinned dependencies and generated protobuf code. `make test` also installs the npm test tools.
 install: $(VENV)/.installed $(GEN_STAMP)
@@ -25,7 +25,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 proto: $(GEN_STAMP)
 $(GEN_STAMP): $(PROTOS) $(VENV)/.installed
 	rm -rf tokens
-	$(PY) -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=. --grpc_python_out=. \
+		--plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --mypy_out=. \
+		--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc --mypy_grpc_out=. $(PROTOS)
 	touch $@
 
 node: node_modules/.installed
@@ -33,14 +35,25 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install node
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+# The quality gate: formatting, lint and types. `make test` runs it first, so CI enforces it.
+LINT_PATHS := profile_service billing_service gateway service_kit
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(LINT_PATHS)
+
+test: lint node
+	$(PY) -m pytest -q -p no:cacheprovider -rs $(PYTEST_ARGS)
+
+# The domain layers alone, with fakes: seconds, no server.
+test-unit: install
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 reliability: install
 	$(PY) -m pytest -q -p no:cacheprovider tests/reliability
 
 run: install
-	$(PY) -m devstack
+	$(PY) -m devtools.devstack
 
 bench: install
 	$(PY) -m bench

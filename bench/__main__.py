@@ -4,6 +4,7 @@ Starts every server it needs as a subprocess on a free 127.0.0.1 port with a fre
 measures each service next to its anchor (alternating, medians), stops everything, prints a table and writes
 bench/results/latest.json and bench/results/latest.png. Environment: BENCH_SECONDS, BENCH_REPEATS,
 BENCH_HTTP_GENERATOR=httpx (skip wrk)."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import BenchConfig, ScenarioSkipped
@@ -69,7 +70,7 @@ async def run_all(cfg: BenchConfig, names: list[str]) -> list[dict]:
         except ScenarioSkipped as exc:
             log(f"  skipped: {exc}")
             outcome = {"name": name, "title": name, "skipped": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - one broken scenario must not lose the others' figures
+        except Exception as exc:
             traceback.print_exc()
             outcome = {"name": name, "title": name, "error": f"{type(exc).__name__}: {exc}"}
         outcome["seconds"] = round(time.perf_counter() - started, 1)
@@ -123,22 +124,30 @@ def main(argv: list[str] | None = None) -> int:
     cfg.wrk = ensure_wrk(log) if {"gateway_profile"} & set(names) else shutil.which("wrk")
     workdir = Path(tempfile.mkdtemp(prefix="token-bench-"))
     cfg.workdir = workdir
-    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     machine = machine_info()
     machine["loadavg_before"] = loadavg()
-    log(f"bench: {machine['nproc']} cpus, load average {machine['loadavg_before']}, {cfg.seconds}s x {cfg.repeats} "
-        f"rounds per level {list(cfg.levels)}, data in {workdir}")
+    log(
+        f"bench: {machine['nproc']} cpus, load average {machine['loadavg_before']}, {cfg.seconds}s x {cfg.repeats} "
+        f"rounds per level {list(cfg.levels)}, data in {workdir}"
+    )
     try:
         scenarios = asyncio.run(run_all(cfg, names))
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     machine["loadavg_after"] = loadavg()
-    machine.update({"grpc_generator": "grpc.aio closed loop (bench/grpc_load.py), in the bench process",
-                    "http_generator": "wrk -t1" if cfg.wrk else "httpx closed loop",
-                    "seconds_per_measurement": cfg.seconds, "repeats": cfg.repeats, "levels": list(cfg.levels),
-                    "warmup_s": cfg.warmup_s})
+    machine.update(
+        {
+            "grpc_generator": "grpc.aio closed loop (bench/grpc_load.py), in the bench process",
+            "http_generator": "wrk -t1" if cfg.wrk else "httpx closed loop",
+            "seconds_per_measurement": cfg.seconds,
+            "repeats": cfg.repeats,
+            "levels": list(cfg.levels),
+            "warmup_s": cfg.warmup_s,
+        }
+    )
     ratios, p2b = headline(scenarios)
     result = {
         "started_at": started_at,
@@ -154,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, default=str))
     try:
         plot(result, RESULTS / "latest.png")
-    except Exception:  # noqa: BLE001 - the figures are in the JSON either way
+    except Exception:
         traceback.print_exc()
     log("\n" + table(result))
     log(f"\nwrote {RESULTS / 'latest.json'} and {RESULTS / 'latest.png'}")

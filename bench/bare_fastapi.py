@@ -3,6 +3,7 @@ uvicorn options), with one route GET /v1/profile returning the same JSON the gat
 middleware, no gRPC: what it reaches is the limit of the HTTP layer on this machine.
 
     python -m bench.bare_fastapi --listen 127.0.0.1:PORT --body profile.json"""
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,16 @@ def main() -> None:
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
     app = create_app(json.loads(Path(args.body).read_text()))
-    uvicorn.run(app, host=host, port=int(port), log_config=None, access_log=False, server_header=False,
-                lifespan="on", log_level="warning")
+    uvicorn.run(
+        app,
+        host=host,
+        port=int(port),
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """What the scenarios share: the run's settings, the alternating anchor/service measurement, service start-up
 with the real per-caller service tokens, and small gRPC helpers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -74,8 +75,13 @@ def combine(runs: list[LoadResult]) -> dict:
     }
 
 
-async def alternate(cfg: BenchConfig, runners: dict[str, Runner], levels: Sequence[int] | None = None,
-                    repeats: int | None = None, title: str = "") -> dict[str, dict[int, dict]]:
+async def alternate(
+    cfg: BenchConfig,
+    runners: dict[str, Runner],
+    levels: Sequence[int] | None = None,
+    repeats: int | None = None,
+    title: str = "",
+) -> dict[str, dict[int, dict]]:
     """For each concurrency level: a short warm-up of every runner, then `repeats` rounds of each runner in
     turn (anchor, service, anchor, service, ...). Medians over the rounds per runner and level."""
     levels = tuple(levels or cfg.levels)
@@ -91,11 +97,16 @@ async def alternate(cfg: BenchConfig, runners: dict[str, Runner], levels: Sequen
                 collected[label].append(await run(level, cfg.seconds))
         for label, runs in collected.items():
             out[label][level] = combine(runs)
-        cfg.log("  " + f"{title} c={level}: " + " | ".join(
-            f"{label} {out[label][level]['rps']:.0f} rps p50 {fmt_ms(out[label][level]['p50_ms'])}"
-            f" p99 {fmt_ms(out[label][level]['p99_ms'])}" + (f" err {out[label][level]['errors']}"
-                                                              if out[label][level]['errors'] else "")
-            for label in runners))
+        cfg.log(
+            "  "
+            + f"{title} c={level}: "
+            + " | ".join(
+                f"{label} {out[label][level]['rps']:.0f} rps p50 {fmt_ms(out[label][level]['p50_ms'])}"
+                f" p99 {fmt_ms(out[label][level]['p99_ms'])}"
+                + (f" err {out[label][level]['errors']}" if out[label][level]["errors"] else "")
+                for label in runners
+            )
+        )
     return out
 
 
@@ -109,37 +120,59 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 # ---- services ----------------------------------------------------------------------------------------------
 
-def profile_proc(cfg: BenchConfig, folder: Path, name: str = "profile", db: Path | None = None,
-                 port: int | None = None) -> Proc:
+
+def profile_proc(
+    cfg: BenchConfig, folder: Path, name: str = "profile", db: Path | None = None, port: int | None = None
+) -> Proc:
     port = port or free_port()
-    env = base_env(PROFILE_LISTEN=f"127.0.0.1:{port}", PROFILE_STORE="sqlite",
-                   SQLITE_PATH=str(db or folder / "profile.sqlite3"), **cfg.auth_env())
+    env = base_env(
+        PROFILE_LISTEN=f"127.0.0.1:{port}",
+        PROFILE_STORE="sqlite",
+        SQLITE_PATH=str(db or folder / "profile.sqlite3"),
+        **cfg.auth_env(),
+    )
     return Proc.module(name, "profile_service", env, folder, f"127.0.0.1:{port}")
 
 
 def echo_proc(folder: Path, replies: Path, name: str = "echo") -> Proc:
     port = free_port()
-    return Proc.module(name, "bench.echo_server", base_env(), folder, f"127.0.0.1:{port}",
-                       args=("--listen", f"127.0.0.1:{port}", "--replies", str(replies)))
+    return Proc.module(
+        name,
+        "bench.echo_server",
+        base_env(),
+        folder,
+        f"127.0.0.1:{port}",
+        args=("--listen", f"127.0.0.1:{port}", "--replies", str(replies)),
+    )
 
 
 def run_audit(cfg: BenchConfig, db: Path) -> tuple[int, str]:
     """`python -m profile_service audit` on a stopped service's database."""
     env = base_env(PROFILE_STORE="sqlite", SQLITE_PATH=str(db), **cfg.auth_env())
-    done = subprocess.run([sys.executable, "-m", "profile_service", "audit"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "profile_service", "audit"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
 def stub_call(channel: grpc.aio.Channel, method: str, request_cls, response_cls):
-    return channel.unary_unary(PROFILE_SERVICE + method, request_serializer=request_cls.SerializeToString,
-                               response_deserializer=response_cls.FromString)
+    return channel.unary_unary(
+        PROFILE_SERVICE + method,
+        request_serializer=request_cls.SerializeToString,
+        response_deserializer=response_cls.FromString,
+    )
 
 
 def raw_call(channel: grpc.aio.Channel, method: str, request_cls):
     """The reply as bytes, as they came over the wire (to feed the echo server)."""
-    return channel.unary_unary(PROFILE_SERVICE + method, request_serializer=request_cls.SerializeToString,
-                               response_deserializer=None)
+    return channel.unary_unary(
+        PROFILE_SERVICE + method, request_serializer=request_cls.SerializeToString, response_deserializer=None
+    )
 
 
 async def gather_limited(coros, limit: int = 16):

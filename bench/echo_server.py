@@ -5,6 +5,7 @@ of the Python gRPC runtime on this machine.
 
     python -m bench.echo_server --listen 127.0.0.1:PORT --replies replies.json
 replies.json: {"/tokens.profile.v1.ProfileService/GetProfile": "<base64 of the reply>", ...}"""
+
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,7 @@
 """Real RS256 Firebase-shaped ID tokens for the bench, and a local stand-in for Google's certificate URL: a
 tiny threaded HTTP server on 127.0.0.1 serving {kid: x509 PEM} with Cache-Control max-age, as Google does,
 so the gateway verifies every request exactly as in production (signature, issuer, audience, expiry)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,18 +21,24 @@ from google.auth import crypt, jwt
 
 def _self_signed_pem(key: rsa.RSAPrivateKey) -> str:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.bench")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=2))
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .sign(key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.server.fetches += 1
         body = self.server.body
         self.send_response(200)
@@ -57,13 +64,16 @@ class FirebaseIssuer:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = uuid.uuid4().hex
         self._signer = crypt.RSASigner.from_string(
-            self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()), key_id=self.kid)
+            self._key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+            key_id=self.kid,
+        )
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.body = json.dumps({self.kid: _self_signed_pem(self._key)}).encode()
         self._thread = threading.Thread(target=self._server.serve_forever, name="bench-firebase-certs", daemon=True)
 
-    def __enter__(self) -> "FirebaseIssuer":
+    def __enter__(self) -> FirebaseIssuer:
         self._thread.start()
         return self
 
@@ -83,8 +93,13 @@ class FirebaseIssuer:
     def mint(self, uid: str, email: str | None = None, expires_in: int = 3600) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": f"https://securetoken.google.com/{self.project_id}", "aud": self.project_id,
-            "auth_time": now, "user_id": uid, "sub": uid, "iat": now, "exp": now + expires_in,
+            "iss": f"https://securetoken.google.com/{self.project_id}",
+            "aud": self.project_id,
+            "auth_time": now,
+            "user_id": uid,
+            "sub": uid,
+            "iat": now,
+            "exp": now + expires_in,
             "firebase": {"identities": {"email": [email]} if email else {}, "sign_in_provider": "password"},
         }
         if email:

@@ -1,6 +1,7 @@
 """A closed-loop grpc.aio load generator: C workers each send one unary call, wait for the reply, and send
 the next, for T seconds. Latencies of every completed call give requests/s, p50 and p99; failed calls are
 counted per status code (and ErrorInfo reason, e.g. INSUFFICIENT_TOKENS)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -39,9 +40,14 @@ class LoadResult:
 
     def as_dict(self) -> dict:
         return {
-            "concurrency": self.concurrency, "seconds": round(self.seconds, 3), "ok": self.ok,
-            "rps": round(self.rps, 1), "p50_ms": _r(self.p50_ms), "p99_ms": _r(self.p99_ms),
-            "errors": dict(self.errors), "client_cpu_s": _r(self.client_cpu_s),
+            "concurrency": self.concurrency,
+            "seconds": round(self.seconds, 3),
+            "ok": self.ok,
+            "rps": round(self.rps, 1),
+            "p50_ms": _r(self.p50_ms),
+            "p99_ms": _r(self.p99_ms),
+            "errors": dict(self.errors),
+            "client_cpu_s": _r(self.client_cpu_s),
         }
 
 
@@ -49,24 +55,39 @@ def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def summarise(latencies_s: list[float], errors: Counter, concurrency: int, elapsed: float,
-              cpu_s: float | None = None) -> LoadResult:
+def summarise(
+    latencies_s: list[float], errors: Counter, concurrency: int, elapsed: float, cpu_s: float | None = None
+) -> LoadResult:
     latencies_s.sort()
     p50, p99 = percentile(latencies_s, 50), percentile(latencies_s, 99)
-    return LoadResult(concurrency, elapsed, len(latencies_s), dict(errors),
-                      None if p50 is None else p50 * 1000, None if p99 is None else p99 * 1000, cpu_s)
+    return LoadResult(
+        concurrency,
+        elapsed,
+        len(latencies_s),
+        dict(errors),
+        None if p50 is None else p50 * 1000,
+        None if p99 is None else p99 * 1000,
+        cpu_s,
+    )
 
 
 class UnaryTarget:
     """One unary method on one channel, called the same way for the service and for its anchor."""
 
-    def __init__(self, target: str, method: str, request_serializer: Callable | None,
-                 response_deserializer: Callable | None, metadata: Sequence[tuple[str, str]] = (),
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        method: str,
+        request_serializer: Callable | None,
+        response_deserializer: Callable | None,
+        metadata: Sequence[tuple[str, str]] = (),
+        timeout: float = 10.0,
+    ) -> None:
         self.target = target
         self.channel = grpc.aio.insecure_channel(target)
-        self.call = self.channel.unary_unary(method, request_serializer=request_serializer,
-                                             response_deserializer=response_deserializer)
+        self.call = self.channel.unary_unary(
+            method, request_serializer=request_serializer, response_deserializer=response_deserializer
+        )
         self.metadata = tuple(metadata)
         self.timeout = timeout
 
@@ -77,9 +98,14 @@ class UnaryTarget:
         await self.channel.close()
 
 
-async def run_load(target: UnaryTarget, make_request: Callable[[int, int], object], concurrency: int,
-                   seconds: float, on_reply: Callable[[object], None] | None = None,
-                   max_requests: int | None = None) -> LoadResult:
+async def run_load(
+    target: UnaryTarget,
+    make_request: Callable[[int, int], object],
+    concurrency: int,
+    seconds: float,
+    on_reply: Callable[[object], None] | None = None,
+    max_requests: int | None = None,
+) -> LoadResult:
     """make_request(worker, n) builds the n-th request (n unique across workers within this run). With
     max_requests, the run also ends once that many calls have been started."""
     counter = itertools.count()

@@ -10,11 +10,12 @@
   google-cloud-firestore client does (`_helpers.decode_dict`), and (c) a JSON round trip for scale.
 
     python -m bench.history_model"""
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 MIB = 1024 * 1024
 UID = "x" * 28  # Firebase Auth uids are 28 characters
@@ -48,7 +49,7 @@ def document_size(path: tuple[str, ...], fields: dict) -> int:
     return document_name_size(*path) + value_size(fields) + 32
 
 
-NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def original_entry(i: int = 0) -> dict:
@@ -57,19 +58,34 @@ def original_entry(i: int = 0) -> dict:
 
 def ledger_entry(i: int = 0) -> dict:
     """The same purchase with the fields the new ledger keeps per entry, for comparison."""
-    return {"amount": 5, "type": "purchase", "timestamp": NOW, "balance_after": 5 * (i + 1),
-            "idempotency_key": "cs_test_" + "a" * 58,  # Checkout Session ids are ~66 characters
-            "source": {"checkout_session_id": "cs_test_" + "a" * 58, "price_id": "price_" + "b" * 24,
-                       "product_id": "prod_" + "c" * 14}}
+    return {
+        "amount": 5,
+        "type": "purchase",
+        "timestamp": NOW,
+        "balance_after": 5 * (i + 1),
+        "idempotency_key": "cs_test_" + "a" * 58,  # Checkout Session ids are ~66 characters
+        "source": {
+            "checkout_session_id": "cs_test_" + "a" * 58,
+            "price_id": "price_" + "b" * 24,
+            "product_id": "prod_" + "c" * 14,
+        },
+    }
 
 
 def user_document(entries: list[dict]) -> dict:
     """users/{uid} as the original wrote it after a one-time purchase."""
     return {
-        "email": "someone.example@example.com", "created_at": NOW, "last_login": NOW,
-        "stripe_customer_id": "cus_" + "d" * 14, "has_access": False, "one_time_purchase": True,
-        "tokens": 5 * len(entries), "purchase_date": NOW, "product_id": "prod_" + "c" * 14,
-        "price_id": "price_" + "b" * 24, "token_history": entries,
+        "email": "someone.example@example.com",
+        "created_at": NOW,
+        "last_login": NOW,
+        "stripe_customer_id": "cus_" + "d" * 14,
+        "has_access": False,
+        "one_time_purchase": True,
+        "tokens": 5 * len(entries),
+        "purchase_date": NOW,
+        "product_id": "prod_" + "c" * 14,
+        "price_id": "price_" + "b" * 24,
+        "token_history": entries,
     }
 
 
@@ -154,17 +170,21 @@ def run_model(sizes: tuple[int, ...] = (10, 1_000, 10_000, 100_000)) -> dict:
     small, large = rows[0], rows[-1]
     return {
         "rules": "firebase.google.com/docs/firestore/storage-size (string = UTF-8 + 1; int/timestamp = 8; "
-                 "array = sum; map = keys + values; name = ids + 16; document = name + fields + 32; limit 1 MiB)",
+        "array = sum; map = keys + values; name = ids + 16; document = name + fields + 32; limit 1 MiB)",
         "document_base_bytes": base,
         "entry_bytes": per,
         "max_entries_in_1mib": fit,
         "with_ledger_fields": {"entry_bytes": lper, "max_entries_in_1mib": lfit},
         "decode": rows,
-        "client_decode_ratio_largest_vs_smallest": round(large["client_decode_ms"] / max(small["client_decode_ms"], 1e-6), 1),
-        "note": (f"{{amount, type:'purchase', timestamp}} is {per} bytes, so the array stops at {fit:,} entries "
-                 f"(1 MiB); with the fields the ledger now records per entry ({lper} bytes) it stops at {lfit:,}. "
-                 "Every profile read fetches and decodes the whole array: cost grows linearly with N. "
-                 f"{sizes[-1]:,} entries cannot exist in the original layout; the row is the linear extrapolation."),
+        "client_decode_ratio_largest_vs_smallest": round(
+            large["client_decode_ms"] / max(small["client_decode_ms"], 1e-6), 1
+        ),
+        "note": (
+            f"{{amount, type:'purchase', timestamp}} is {per} bytes, so the array stops at {fit:,} entries "
+            f"(1 MiB); with the fields the ledger now records per entry ({lper} bytes) it stops at {lfit:,}. "
+            "Every profile read fetches and decodes the whole array: cost grows linearly with N. "
+            f"{sizes[-1]:,} entries cannot exist in the original layout; the row is the linear extrapolation."
+        ),
     }
 
 

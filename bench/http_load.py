@@ -1,5 +1,6 @@
 """HTTP load: `wrk` (Debian package, installed on first use when we may) or, failing that, an httpx closed-loop
 generator. One generator is chosen per run and used for the service and its anchor alike."""
+
 from __future__ import annotations
 
 import asyncio
@@ -73,8 +74,9 @@ def parse_wrk(output: str, concurrency: int) -> LoadResult:
     p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
     p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
     ok = total - errors.get("non-2xx", 0)
-    return LoadResult(concurrency, seconds, ok, errors, _ms(p50.group(1)) if p50 else None,
-                      _ms(p99.group(1)) if p99 else None, None)
+    return LoadResult(
+        concurrency, seconds, ok, errors, _ms(p50.group(1)) if p50 else None, _ms(p99.group(1)) if p99 else None, None
+    )
 
 
 class HttpLoad:
@@ -94,8 +96,9 @@ class HttpLoad:
         for name, value in headers.items():
             argv += ["-H", f"{name}: {value}"]
         argv.append(url)
-        proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.STDOUT)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
         out, _ = await proc.communicate()
         text = out.decode(errors="replace")
         if proc.returncode != 0:

@@ -1,5 +1,6 @@
 """Servers as subprocesses on free 127.0.0.1 ports: start, wait until ready (gRPC health or an HTTP URL), stop,
 and read each process's peak resident set size (VmHWM) before it goes away."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,19 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 # Prefixes of variables that configure our services: never inherited from the caller's shell.
-_SERVICE_PREFIXES = ("PROFILE_", "BILLING_", "GATEWAY_", "STRIPE_", "AUTH_TOKEN_", "SQLITE_", "FIREBASE_",
-                     "TLS_", "APP_ENV", "LOG_LEVEL", "CORS_")
+_SERVICE_PREFIXES = (
+    "PROFILE_",
+    "BILLING_",
+    "GATEWAY_",
+    "STRIPE_",
+    "AUTH_TOKEN_",
+    "SQLITE_",
+    "FIREBASE_",
+    "TLS_",
+    "APP_ENV",
+    "LOG_LEVEL",
+    "CORS_",
+)
 
 
 # Every process this run started and has not stopped yet: killed at exit, whatever way the run ends.
@@ -77,15 +89,17 @@ class Proc:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def module(cls, name: str, module: str, env: dict[str, str], log_dir: Path, target: str = "",
-               args: tuple[str, ...] = ()) -> "Proc":
+    def module(
+        cls, name: str, module: str, env: dict[str, str], log_dir: Path, target: str = "", args: tuple[str, ...] = ()
+    ) -> Proc:
         return cls(name, [sys.executable, "-m", module, *args], env, log_dir / f"{name}.log", target)
 
-    def start(self) -> "Proc":
+    def start(self) -> Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         _LIVE[self.proc.pid] = self.proc
         return self
 
@@ -104,7 +118,7 @@ class Proc:
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
 
-    async def wait_grpc(self, timeout: float = 60.0) -> "Proc":
+    async def wait_grpc(self, timeout: float = 60.0) -> Proc:
         deadline = time.monotonic() + timeout
         async with grpc.aio.insecure_channel(self.target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
@@ -119,7 +133,7 @@ class Proc:
                 await asyncio.sleep(0.05)
         raise TimeoutError(f"{self.name} not serving at {self.target}:\n{self.log_tail()}")
 
-    async def wait_http(self, path: str = "/", timeout: float = 60.0, ok=(200,)) -> "Proc":
+    async def wait_http(self, path: str = "/", timeout: float = 60.0, ok=(200,)) -> Proc:
         deadline = time.monotonic() + timeout
         url = f"http://{self.target}{path}"
         last = ""
@@ -176,7 +190,7 @@ class ProcGroup:
         for proc in reversed(self.procs):
             try:
                 proc.stop()
-            except Exception as exc:  # noqa: BLE001 - keep stopping the others
+            except Exception as exc:
                 print(f"  warning: stopping {proc.name}: {exc}", file=sys.stderr)
 
     def rss_mb(self) -> dict[str, float | None]:

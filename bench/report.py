@@ -1,4 +1,5 @@
 """The printed table, the targets next to the measured ratios, and the PNG plot."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,10 +36,12 @@ def _num(value: float | None, digits: int = 0) -> str:
 def table(result: dict) -> str:
     lines: list[str] = []
     m = result["machine"]
-    lines.append(f"machine: {m['nproc']} cpus ({m.get('cpu_model', '?')}), load average before "
-                 f"{m['loadavg_before']} after {m['loadavg_after']}; generator: gRPC {m['grpc_generator']}, "
-                 f"HTTP {m['http_generator']}; {m['seconds_per_measurement']}s x {m['repeats']} alternating rounds "
-                 f"per level, medians")
+    lines.append(
+        f"machine: {m['nproc']} cpus ({m.get('cpu_model', '?')}), load average before "
+        f"{m['loadavg_before']} after {m['loadavg_after']}; generator: gRPC {m['grpc_generator']}, "
+        f"HTTP {m['http_generator']}; {m['seconds_per_measurement']}s x {m['repeats']} alternating rounds "
+        f"per level, medians"
+    )
     for scenario in result["scenarios"]:
         lines.append("")
         lines.append(f"== {scenario.get('title', scenario['name'])}")
@@ -51,34 +54,48 @@ def table(result: dict) -> str:
         for cname, comp in scenario.get("comparisons", {}).items():
             a, s = comp["anchor"], comp["service"]
             lines.append(f"   [{cname}]  anchor = {a}")
-            lines.append(f"   {'c':>3} | {a[:22]:>22} rps   p50      p99     | {s[:22]:>22} rps   p50      p99     | ratio rps")
+            lines.append(
+                f"   {'c':>3} | {a[:22]:>22} rps   p50      p99     | {s[:22]:>22} rps   p50      p99     | ratio rps"
+            )
             for c, fa in comp["figures"][a].items():
                 fs = comp["figures"][s][c]
                 r = None if not fa["rps"] else fs["rps"] / fa["rps"]
-                errs = {**{f"anchor:{k}": v for k, v in fa["errors"].items()},
-                        **{k: v for k, v in fs["errors"].items()}}
-                lines.append(f"   {c:>3} | {_num(fa['rps']):>26} {fmt_ms(fa['p50_ms']):>8} {fmt_ms(fa['p99_ms']):>8}"
-                             f" | {_num(fs['rps']):>26} {fmt_ms(fs['p50_ms']):>8} {fmt_ms(fs['p99_ms']):>8}"
-                             f" | {_num(r, 2):>5}" + (f"  {errs}" if errs else ""))
+                errs = {
+                    **{f"anchor:{k}": v for k, v in fa["errors"].items()},
+                    **{k: v for k, v in fs["errors"].items()},
+                }
+                lines.append(
+                    f"   {c:>3} | {_num(fa['rps']):>26} {fmt_ms(fa['p50_ms']):>8} {fmt_ms(fa['p99_ms']):>8}"
+                    f" | {_num(fs['rps']):>26} {fmt_ms(fs['p50_ms']):>8} {fmt_ms(fs['p99_ms']):>8}"
+                    f" | {_num(r, 2):>5}" + (f"  {errs}" if errs else "")
+                )
         if "purchase" in scenario:
             p = scenario["purchase"]
-            lines.append(f"   {p['count']} purchases: p50 {fmt_ms(p['p50_ms'])}  p99 {fmt_ms(p['p99_ms'])}  "
-                         f"min {fmt_ms(p['min_ms'])}  max {fmt_ms(p['max_ms'])}  (webhook reply alone: p50 "
-                         f"{fmt_ms(p.get('webhook_p50_ms'))})")
+            lines.append(
+                f"   {p['count']} purchases: p50 {fmt_ms(p['p50_ms'])}  p99 {fmt_ms(p['p99_ms'])}  "
+                f"min {fmt_ms(p['min_ms'])}  max {fmt_ms(p['max_ms'])}  (webhook reply alone: p50 "
+                f"{fmt_ms(p.get('webhook_p50_ms'))})"
+            )
         if "original_layout_model" in scenario:
             mod = scenario["original_layout_model"]
-            lines.append(f"   original layout model: entry {mod['entry_bytes']} B, base doc {mod['document_base_bytes']} B "
-                         f"-> 1 MiB reached after {mod['max_entries_in_1mib']:,} entries "
-                         f"({mod['with_ledger_fields']['max_entries_in_1mib']:,} with the ledger's per-entry fields)")
+            lines.append(
+                f"   original layout model: entry {mod['entry_bytes']} B, base doc {mod['document_base_bytes']} B "
+                f"-> 1 MiB reached after {mod['max_entries_in_1mib']:,} entries "
+                f"({mod['with_ledger_fields']['max_entries_in_1mib']:,} with the ledger's per-entry fields)"
+            )
             for row in mod["decode"]:
-                lines.append(f"     N={row['entries']:>7,}: firestore size {row['firestore_size_bytes']:>9,} B"
-                             f"{'' if row['fits_1mib'] else ' (over 1 MiB)':13} pb parse {row['pb_parse_ms']:>8.2f}ms"
-                             f"  client decode {row['client_decode_ms']:>9.2f}ms  json {row['json_round_trip_ms']:>8.2f}ms")
+                lines.append(
+                    f"     N={row['entries']:>7,}: firestore size {row['firestore_size_bytes']:>9,} B"
+                    f"{'' if row['fits_1mib'] else ' (over 1 MiB)':13} pb parse {row['pb_parse_ms']:>8.2f}ms"
+                    f"  client decode {row['client_decode_ms']:>9.2f}ms  json {row['json_round_trip_ms']:>8.2f}ms"
+                )
         if "drain" in scenario:
             d = scenario["drain"]
             lines.append(f"   outcomes: {scenario['outcomes']}; retries: none (single writer thread)")
-            lines.append(f"   drain {d['balance_before']} tokens with {d['spenders']} spenders: {d['outcomes']} in "
-                         f"{d['seconds']}s, exactly drained: {d['exactly_drained']}; audit: {scenario['audit']['output']}")
+            lines.append(
+                f"   drain {d['balance_before']} tokens with {d['spenders']} spenders: {d['outcomes']} in "
+                f"{d['seconds']}s, exactly drained: {d['exactly_drained']}; audit: {scenario['audit']['output']}"
+            )
         rss = scenario.get("peak_rss_mb")
         if rss:
             lines.append("   peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in rss.items()))
@@ -97,16 +114,21 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    comps = [(s["title"].split(".")[0], name, c) for s in result["scenarios"] if not s.get("skipped") and not s.get("error")
-             for name, c in s.get("comparisons", {}).items()]
+    comps = [
+        (s["title"].split(".")[0], name, c)
+        for s in result["scenarios"]
+        if not s.get("skipped") and not s.get("error")
+        for name, c in s.get("comparisons", {}).items()
+    ]
     extras = [s for s in result["scenarios"] if ("purchase" in s or "original_layout_model" in s)]
     rows = len(comps) + (1 if extras else 0)
     if rows == 0:
         return
     fig, axes = plt.subplots(rows, 3, figsize=(15, 3.2 * rows), squeeze=False)
     for i, (title, name, comp) in enumerate(comps):
-        for j, (metric, label) in enumerate((("rps", "requests/s"), ("p50_ms", "p50 latency (ms)"),
-                                             ("p99_ms", "p99 latency (ms)"))):
+        for j, (metric, label) in enumerate(
+            (("rps", "requests/s"), ("p50_ms", "p50 latency (ms)"), ("p99_ms", "p99 latency (ms)"))
+        ):
             ax = axes[i][j]
             for who, style in ((comp["anchor"], "--o"), (comp["service"], "-s")):
                 levels = sorted(comp["figures"][who])
@@ -128,14 +150,20 @@ def plot(result: dict, path: Path) -> None:
                 mod = s["original_layout_model"]
                 ns = [r["entries"] for r in mod["decode"]]
                 ax = ax_row[used]
-                ax.plot(ns, [r["client_decode_ms"] for r in mod["decode"]], "-o", label="client decode (original array)")
+                ax.plot(
+                    ns, [r["client_decode_ms"] for r in mod["decode"]], "-o", label="client decode (original array)"
+                )
                 ax.plot(ns, [r["json_round_trip_ms"] for r in mod["decode"]], "-s", label="JSON round trip")
                 ax.plot(ns, [r["pb_parse_ms"] for r in mod["decode"]], "-^", label="protobuf parse")
                 gp = s["comparisons"]["get_profile"]
                 comp, big_n = gp["figures"], s["setup"]["entries"]
                 if 1 in comp[gp["anchor"]]:
-                    ax.plot([10, big_n], [comp[gp["anchor"]][1]["p50_ms"], comp[gp["service"]][1]["p50_ms"]],
-                            "-D", label="GetProfile p50 c1 (ledger, measured)")
+                    ax.plot(
+                        [10, big_n],
+                        [comp[gp["anchor"]][1]["p50_ms"], comp[gp["service"]][1]["p50_ms"]],
+                        "-D",
+                        label="GetProfile p50 c1 (ledger, measured)",
+                    )
                 ax.axvline(mod["max_entries_in_1mib"], color="red", linestyle=":", label="1 MiB limit")
                 ax.set_xscale("log")
                 ax.set_yscale("log")
@@ -157,8 +185,11 @@ def plot(result: dict, path: Path) -> None:
         for k in range(used, 3):
             ax_row[k].axis("off")
     m = result["machine"]
-    fig.suptitle(f"token backend bench - {m['nproc']} cpus, load {m['loadavg_before']} -> {m['loadavg_after']}, "
-                 f"{result['started_at']}", fontsize=10)
+    fig.suptitle(
+        f"token backend bench - {m['nproc']} cpus, load {m['loadavg_before']} -> {m['loadavg_after']}, "
+        f"{result['started_at']}",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.98))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

@@ -1,4 +1,5 @@
 """python -m billing_service: serves BillingService until SIGTERM/SIGINT, then shuts down gracefully."""
+
 from __future__ import annotations
 
 import asyncio

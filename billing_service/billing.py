@@ -6,6 +6,7 @@ redelivered webhook, the success page racing the webhook, a retry after the prof
 changes nothing the second time. Nothing here trusts an event payload beyond the ids in it: sessions,
 subscriptions and charges are fetched fresh from Stripe.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -77,8 +78,9 @@ def session_owner(session: dict[str, Any]) -> str:
 
 
 class Billing:
-    def __init__(self, settings: BillingSettings, catalogue: Catalogue, stripe_gateway: StripeGateway,
-                 profile: ProfileClient) -> None:
+    def __init__(
+        self, settings: BillingSettings, catalogue: Catalogue, stripe_gateway: StripeGateway, profile: ProfileClient
+    ) -> None:
         self._settings = settings
         self._catalogue = catalogue
         self._stripe = stripe_gateway
@@ -102,9 +104,10 @@ class Billing:
             prices = await asyncio.wait_for(
                 asyncio.gather(*(self._stripe.retrieve_price(p) for p in missing)), timeout=5
             )
-        except (stripe.StripeError, asyncio.TimeoutError) as exc:
-            log.warning("could not read prices from Stripe; listing configured values",
-                        extra={"fields": {"error": repr(exc)}})
+        except (TimeoutError, stripe.StripeError) as exc:
+            log.warning(
+                "could not read prices from Stripe; listing configured values", extra={"fields": {"error": repr(exc)}}
+            )
             self._prices_retry_at = time.monotonic() + PRICE_RETRY_S
             return self._catalogue.entries
         amounts = {
@@ -115,9 +118,18 @@ class Billing:
 
     # CreateCheckoutSession ----------------------------------------------------------------------
 
-    async def create_checkout_session(self, *, uid: str, price_id: str, mode: str | None, quantity: int,
-                                      success_url: str, cancel_url: str, request_id: str,
-                                      email: str) -> CheckoutSession:
+    async def create_checkout_session(
+        self,
+        *,
+        uid: str,
+        price_id: str,
+        mode: str | None,
+        quantity: int,
+        success_url: str,
+        cancel_url: str,
+        request_id: str,
+        email: str,
+    ) -> CheckoutSession:
         uid = validation.uid(uid)
         if not price_id:
             raise InvalidArgument("price_id", "is required")
@@ -160,9 +172,17 @@ class Billing:
             basis = json.dumps([uid, price.price_id, price.mode, quantity, success, cancel, int(time.time() // 60)])
             key = "checkout-session:auto:" + hashlib.sha256(basis.encode()).hexdigest()
         session = await self._stripe.create_checkout_session(params, key)
-        log.info("checkout session created", extra={"fields": {
-            "uid": uid, "session_id": session.get("id"), "price_id": price.price_id, "quantity": quantity,
-        }})
+        log.info(
+            "checkout session created",
+            extra={
+                "fields": {
+                    "uid": uid,
+                    "session_id": session.get("id"),
+                    "price_id": price.price_id,
+                    "quantity": quantity,
+                }
+            },
+        )
         return CheckoutSession(session_id=str(session["id"]), url=str(session.get("url") or ""))
 
     async def _ensure_customer(self, uid: str, email: str) -> str:
@@ -192,9 +212,16 @@ class Billing:
             customer = await self._stripe.create_customer(params, f"{key}:{digest}")
         link = await self._profile.link_stripe_customer(uid, str(customer["id"]))
         if link.customer_id != customer["id"]:
-            log.warning("another request linked a different Stripe customer first; using it", extra={"fields": {
-                "uid": uid, "linked": link.customer_id, "unused": customer["id"],
-            }})
+            log.warning(
+                "another request linked a different Stripe customer first; using it",
+                extra={
+                    "fields": {
+                        "uid": uid,
+                        "linked": link.customer_id,
+                        "unused": customer["id"],
+                    }
+                },
+            )
         return link.customer_id
 
     # FulfillCheckoutSession ---------------------------------------------------------------------
@@ -224,17 +251,33 @@ class Billing:
 
         tokens, source = self._purchase(session)
         if tokens <= 0:
-            log.warning("paid checkout session bought nothing in the catalogue; nothing granted",
-                        extra={"fields": {"session_id": session_id, "uid": owner}})
+            log.warning(
+                "paid checkout session bought nothing in the catalogue; nothing granted",
+                extra={"fields": {"session_id": session_id, "uid": owner}},
+            )
             return Fulfilment(session_id, Outcome.FULFILLED, owner, payment_status)
         grant = await self._profile.grant_purchase(owner, tokens, f"checkout:{session_id}", source)
-        log.info("checkout fulfilled", extra={"fields": {
-            "session_id": session_id, "uid": owner, "tokens": grant.entry.amount,
-            "already_applied": grant.already_applied, "balance": grant.balance,
-        }})
-        return Fulfilment(session_id, Outcome.FULFILLED, owner, payment_status, tokens_granted=grant.entry.amount,
-                          balance=None if grant.already_applied else grant.balance,
-                          already_applied=grant.already_applied)
+        log.info(
+            "checkout fulfilled",
+            extra={
+                "fields": {
+                    "session_id": session_id,
+                    "uid": owner,
+                    "tokens": grant.entry.amount,
+                    "already_applied": grant.already_applied,
+                    "balance": grant.balance,
+                }
+            },
+        )
+        return Fulfilment(
+            session_id,
+            Outcome.FULFILLED,
+            owner,
+            payment_status,
+            tokens_granted=grant.entry.amount,
+            balance=None if grant.already_applied else grant.balance,
+            already_applied=grant.already_applied,
+        )
 
     async def _async_payment_failed(self, session: dict[str, Any]) -> bool:
         """A completed but unpaid session whose payment can no longer succeed (the async payment failed:
@@ -263,7 +306,8 @@ class Billing:
                     entry = self._catalogue.get(item_price_id)
                     price_id = item_price_id
                     product_id = _id_of(price.get("product") if isinstance(price, dict) else None) or (
-                        entry.product_id if entry else "")
+                        entry.product_id if entry else ""
+                    )
         source = {"checkout_session_id": str(session["id"]), "price_id": price_id, "product_id": product_id}
         payment_intent = _id_of(session.get("payment_intent"))
         if payment_intent:
@@ -288,13 +332,24 @@ class Billing:
         items = (subscription.get("items") or {}).get("data") or []
         period_end = (items[0].get("current_period_end") if items else None) or subscription.get("current_period_end")
         result = await self._profile.set_entitlements(
-            uid, has_access=status in ACCESS_STATUSES, status=status,
-            current_period_end=int(period_end) if period_end else None, source_event_time=event_time,
+            uid,
+            has_access=status in ACCESS_STATUSES,
+            status=status,
+            current_period_end=int(period_end) if period_end else None,
+            source_event_time=event_time,
         )
-        log.info("entitlements", extra={"fields": {
-            "uid": uid, "subscription": subscription_id, "status": status, "applied": result.applied,
-            "event_time": event_time,
-        }})
+        log.info(
+            "entitlements",
+            extra={
+                "fields": {
+                    "uid": uid,
+                    "subscription": subscription_id,
+                    "status": status,
+                    "applied": result.applied,
+                    "event_time": event_time,
+                }
+            },
+        )
         return uid, result.applied
 
     async def claw_back_refunds(self, charge_id: str) -> str:
@@ -304,17 +359,26 @@ class Billing:
         payment_intent = _id_of(charge.get("payment_intent"))
         session_id = await self._stripe.find_checkout_session_id(payment_intent) if payment_intent else None
         if not session_id:
-            log.info("refunded charge did not come from a checkout session; ignored",
-                     extra={"fields": {"charge": charge_id, "payment_intent": payment_intent}})
+            log.info(
+                "refunded charge did not come from a checkout session; ignored",
+                extra={"fields": {"charge": charge_id, "payment_intent": payment_intent}},
+            )
             return "ignored"
         # Make sure the grant exists before taking it back, whatever order the events arrived in.
         fulfilment = await self.fulfil(session_id)
         granted = fulfilment.tokens_granted
         charge_amount = int(charge.get("amount") or 0)
         if fulfilment.outcome != Outcome.FULFILLED or granted <= 0 or charge_amount <= 0:
-            log.info("refund: the payment granted no tokens", extra={"fields": {
-                "charge": charge_id, "session_id": session_id, "outcome": fulfilment.outcome,
-            }})
+            log.info(
+                "refund: the payment granted no tokens",
+                extra={
+                    "fields": {
+                        "charge": charge_id,
+                        "session_id": session_id,
+                        "outcome": fulfilment.outcome,
+                    }
+                },
+            )
             return "refund_nothing_granted"
         refunds = await self._refunds_of(charge)
         refunded_before = 0
@@ -332,8 +396,13 @@ class Billing:
                 f"checkout {session_id}; if the balance was lower, the entry takes what was there and the rest is "
                 f"the shortfall"
             )
-            source = {"refund_id": refund_id, "charge_id": charge_id, "checkout_session_id": session_id,
-                      "payment_intent": payment_intent, "requested_tokens": str(amount)}
+            source = {
+                "refund_id": refund_id,
+                "charge_id": charge_id,
+                "checkout_session_id": session_id,
+                "payment_intent": payment_intent,
+                "requested_tokens": str(amount),
+            }
             try:
                 result = await self._profile.revoke(fulfilment.uid, amount, f"refund:{refund_id}", reason, source)
             except ProfileCallError as exc:
@@ -341,18 +410,39 @@ class Billing:
                     raise
                 # Recorded earlier with other arithmetic (refunds created in the same second and listed
                 # in another order): the refund was already taken back once.
-                log.warning("refund already recorded with other parameters", extra={"fields": {
-                    "refund": refund_id, "uid": fulfilment.uid}})
+                log.warning(
+                    "refund already recorded with other parameters",
+                    extra={"fields": {"refund": refund_id, "uid": fulfilment.uid}},
+                )
                 continue
             revoked += -result.entry.amount
             if result.shortfall:
                 short += result.shortfall
-                log.warning("refund shortfall: the balance was lower than the tokens to take back",
-                            extra={"fields": {"uid": fulfilment.uid, "refund": refund_id, "requested": amount,
-                                              "shortfall": result.shortfall, "already_applied": result.already_applied}})
-        log.info("refund recorded", extra={"fields": {
-            "uid": fulfilment.uid, "charge": charge_id, "session_id": session_id, "granted": granted, "revoked": revoked, "short": short,
-        }})
+                log.warning(
+                    "refund shortfall: the balance was lower than the tokens to take back",
+                    extra={
+                        "fields": {
+                            "uid": fulfilment.uid,
+                            "refund": refund_id,
+                            "requested": amount,
+                            "shortfall": result.shortfall,
+                            "already_applied": result.already_applied,
+                        }
+                    },
+                )
+        log.info(
+            "refund recorded",
+            extra={
+                "fields": {
+                    "uid": fulfilment.uid,
+                    "charge": charge_id,
+                    "session_id": session_id,
+                    "granted": granted,
+                    "revoked": revoked,
+                    "short": short,
+                }
+            },
+        )
         return "refund"
 
     async def _refunds_of(self, charge: dict[str, Any]) -> list[dict[str, Any]]:

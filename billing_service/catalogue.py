@@ -1,5 +1,6 @@
 """The price list the frontend may sell (ListPrices), from configuration. Prices outside it are refused
 at checkout and grant nothing at fulfilment."""
+
 from __future__ import annotations
 
 import json
@@ -44,13 +45,16 @@ class Catalogue:
         entry = self._by_price.get(price_id)
         return entry.tokens_per_unit if entry is not None and entry.mode == PAYMENT else 0
 
-    def with_amounts(self, amounts: dict[str, tuple[int, str]]) -> "Catalogue":
+    def with_amounts(self, amounts: dict[str, tuple[int, str]]) -> Catalogue:
         """A copy where entries without a configured amount take the one Stripe reports."""
-        return Catalogue([
-            replace(e, unit_amount=amounts[e.price_id][0], currency=amounts[e.price_id][1])
-            if not e.unit_amount and e.price_id in amounts else e
-            for e in self._entries
-        ])
+        return Catalogue(
+            [
+                replace(e, unit_amount=amounts[e.price_id][0], currency=amounts[e.price_id][1])
+                if not e.unit_amount and e.price_id in amounts
+                else e
+                for e in self._entries
+            ]
+        )
 
 
 def _entry_from_json(item: object, index: int) -> CatalogueEntry:
@@ -65,7 +69,9 @@ def _entry_from_json(item: object, index: int) -> CatalogueEntry:
         raise ValueError(f"BILLING_CATALOGUE[{index}].mode must be payment or subscription")
     tokens = int(item.get("tokens_per_unit", 0))
     if mode == PAYMENT and not 1 <= tokens <= MAX_TOKENS_PER_UNIT:
-        raise ValueError(f"BILLING_CATALOGUE[{index}].tokens_per_unit must be 1..{MAX_TOKENS_PER_UNIT} for a payment price")
+        raise ValueError(
+            f"BILLING_CATALOGUE[{index}].tokens_per_unit must be 1..{MAX_TOKENS_PER_UNIT} for a payment price"
+        )
     if mode == SUBSCRIPTION and tokens:
         raise ValueError(f"BILLING_CATALOGUE[{index}].tokens_per_unit must be 0 for a subscription price")
     return CatalogueEntry(
@@ -95,11 +101,13 @@ def build_catalogue(settings: BillingSettings) -> Catalogue:
         ),
     ]
     if settings.stripe_subscription_price_id:
-        entries.append(CatalogueEntry(
-            price_id=settings.stripe_subscription_price_id,
-            mode=SUBSCRIPTION,
-            tokens_per_unit=0,
-            display_name="Subscription",
-            product_id=settings.stripe_subscription_product_id,
-        ))
+        entries.append(
+            CatalogueEntry(
+                price_id=settings.stripe_subscription_price_id,
+                mode=SUBSCRIPTION,
+                tokens_per_unit=0,
+                display_name="Subscription",
+                product_id=settings.stripe_subscription_product_id,
+            )
+        )
     return Catalogue(entries)

@@ -1,6 +1,7 @@
 """The one place where errors raised while serving billing RPCs become gRPC statuses: billing's own
 errors, Stripe's (stripe_errors.py), and the profile service's, whose code, reason and field pass through
 unchanged (profile UNAVAILABLE stays UNAVAILABLE, so a webhook is redelivered)."""
+
 from __future__ import annotations
 
 import grpc
@@ -21,6 +22,7 @@ def to_rpc_error(exc: Exception) -> RpcErrorSpec | None:
             return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, exc.reason)
         case ProfileCallError():
             details = exc.details
-            return RpcErrorSpec(details.code, f"profile service {exc.method}: {details.message}", details.reason,
-                                details.field)
+            return RpcErrorSpec(
+                details.code, f"profile service {exc.method}: {details.message}", details.reason, details.field
+            )
     return stripe_to_rpc_error(exc)

@@ -1,5 +1,6 @@
 """Billing's own errors. error_mapping.py turns them (and Stripe's, and the profile service's) into
 gRPC statuses in one place."""
+
 from __future__ import annotations
 
 
@@ -36,5 +37,8 @@ class Unattributable(BillingError):
     instead of being acknowledged and silently lost."""
 
     def __init__(self, what: str) -> None:
-        super().__init__(f"{what} carries no uid (metadata.uid / client_reference_id / customer metadata.uid)",
-                         None, "UNATTRIBUTED_STRIPE_OBJECT")
+        super().__init__(
+            f"{what} carries no uid (metadata.uid / client_reference_id / customer metadata.uid)",
+            None,
+            "UNATTRIBUTED_STRIPE_OBJECT",
+        )

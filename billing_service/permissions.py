@@ -1,4 +1,5 @@
 """Which caller may call which BillingService method: only the gateway (least privilege)."""
+
 from __future__ import annotations
 
 _SERVICE = "/tokens.billing.v1.BillingService/"

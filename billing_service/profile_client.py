@@ -1,10 +1,11 @@
 """The profile service as billing uses it: every call carries a deadline and the request metadata built
 in one place (`_metadata`), and failures surface as ProfileCallError so error_mapping can pass the
 profile service's code, reason and field through unchanged (UNAVAILABLE stays UNAVAILABLE)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -37,15 +38,16 @@ class ProfileCallError(Exception):
 def _timestamp(value: datetime | int | float) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
     if isinstance(value, datetime):
-        ts.FromDatetime(value.astimezone(timezone.utc))
+        ts.FromDatetime(value.astimezone(UTC))
     else:
         ts.FromSeconds(int(value))
     return ts
 
 
 class ProfileClient:
-    def __init__(self, channel: grpc.aio.Channel, timeout_s: float,
-                 extra_metadata: Callable[[], MetadataPairs] | None = None) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, timeout_s: float, extra_metadata: Callable[[], MetadataPairs] | None = None
+    ) -> None:
         self._stub = ppb_grpc.ProfileServiceStub(channel)
         self._timeout_s = timeout_s
         self._extra_metadata = extra_metadata
@@ -69,22 +71,41 @@ class ProfileClient:
     async def link_stripe_customer(self, uid: str, customer_id: str) -> ppb.LinkStripeCustomerResponse:
         return await self._call("LinkStripeCustomer", ppb.LinkStripeCustomerRequest(uid=uid, customer_id=customer_id))
 
-    async def grant_purchase(self, uid: str, amount: int, idempotency_key: str,
-                             source: dict[str, str]) -> ppb.GrantTokensResponse:
-        return await self._call("GrantTokens", ppb.GrantTokensRequest(
-            uid=uid, amount=amount, type=ppb.TOKEN_ENTRY_TYPE_PURCHASE, idempotency_key=idempotency_key, source=source,
-        ))
+    async def grant_purchase(
+        self, uid: str, amount: int, idempotency_key: str, source: dict[str, str]
+    ) -> ppb.GrantTokensResponse:
+        return await self._call(
+            "GrantTokens",
+            ppb.GrantTokensRequest(
+                uid=uid,
+                amount=amount,
+                type=ppb.TOKEN_ENTRY_TYPE_PURCHASE,
+                idempotency_key=idempotency_key,
+                source=source,
+            ),
+        )
 
-    async def revoke(self, uid: str, amount: int, idempotency_key: str, reason: str,
-                     source: dict[str, str]) -> ppb.RevokeTokensResponse:
-        return await self._call("RevokeTokens", ppb.RevokeTokensRequest(
-            uid=uid, amount=amount, idempotency_key=idempotency_key, reason=reason, source=source,
-        ))
+    async def revoke(
+        self, uid: str, amount: int, idempotency_key: str, reason: str, source: dict[str, str]
+    ) -> ppb.RevokeTokensResponse:
+        return await self._call(
+            "RevokeTokens",
+            ppb.RevokeTokensRequest(
+                uid=uid,
+                amount=amount,
+                idempotency_key=idempotency_key,
+                reason=reason,
+                source=source,
+            ),
+        )
 
-    async def set_entitlements(self, uid: str, *, has_access: bool, status: str,
-                               current_period_end: int | None, source_event_time: int) -> ppb.SetEntitlementsResponse:
+    async def set_entitlements(
+        self, uid: str, *, has_access: bool, status: str, current_period_end: int | None, source_event_time: int
+    ) -> ppb.SetEntitlementsResponse:
         request = ppb.SetEntitlementsRequest(
-            uid=uid, has_access=has_access, subscription_status=status,
+            uid=uid,
+            has_access=has_access,
+            subscription_status=status,
             source_event_time=_timestamp(source_event_time),
         )
         if current_period_end:

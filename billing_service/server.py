@@ -1,5 +1,6 @@
 """create_server(settings, ...) -> (ServingServer, port). Tests bind to 127.0.0.1:0 and pass the profile
 target and a Stripe client pointed at the stand-in."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence

@@ -1,5 +1,6 @@
 """BillingService over gRPC: turns requests into Billing calls and results into replies. Errors are
 raised as exceptions; error_mapping.py turns them into statuses."""
+
 from __future__ import annotations
 
 import grpc
@@ -28,42 +29,63 @@ class BillingServicer(pb_grpc.BillingServiceServicer):
         self._webhooks = webhooks
         self._profile = profile
 
-    async def ListPrices(self, request: pb.ListPricesRequest, context: grpc.aio.ServicerContext) -> pb.ListPricesResponse:
+    async def ListPrices(
+        self, request: pb.ListPricesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListPricesResponse:
         entries = await self._billing.list_prices()
-        return pb.ListPricesResponse(prices=[
-            pb.Price(price_id=e.price_id, mode=_MODE_TO_PB[e.mode], tokens_per_unit=e.tokens_per_unit,
-                     display_name=e.display_name, product_id=e.product_id, unit_amount=e.unit_amount,
-                     currency=e.currency)
-            for e in entries
-        ])
+        return pb.ListPricesResponse(
+            prices=[
+                pb.Price(
+                    price_id=e.price_id,
+                    mode=_MODE_TO_PB[e.mode],
+                    tokens_per_unit=e.tokens_per_unit,
+                    display_name=e.display_name,
+                    product_id=e.product_id,
+                    unit_amount=e.unit_amount,
+                    currency=e.currency,
+                )
+                for e in entries
+            ]
+        )
 
-    async def CreateCheckoutSession(self, request: pb.CreateCheckoutSessionRequest,
-                                    context: grpc.aio.ServicerContext) -> pb.CreateCheckoutSessionResponse:
+    async def CreateCheckoutSession(
+        self, request: pb.CreateCheckoutSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateCheckoutSessionResponse:
         if request.mode not in (pb.PRICE_MODE_UNSPECIFIED, *_PB_TO_MODE):
             raise InvalidArgument("mode", "is not a known PriceMode")
         session = await self._billing.create_checkout_session(
-            uid=request.uid, price_id=request.price_id,
+            uid=request.uid,
+            price_id=request.price_id,
             # Unspecified: the price's own mode.
             mode=_PB_TO_MODE.get(request.mode),
-            quantity=request.quantity, success_url=request.success_url, cancel_url=request.cancel_url,
-            request_id=request.request_id, email=request.email,
+            quantity=request.quantity,
+            success_url=request.success_url,
+            cancel_url=request.cancel_url,
+            request_id=request.request_id,
+            email=request.email,
         )
         return pb.CreateCheckoutSessionResponse(session_id=session.session_id, url=session.url)
 
-    async def FulfillCheckoutSession(self, request: pb.FulfillCheckoutSessionRequest,
-                                     context: grpc.aio.ServicerContext) -> pb.FulfillCheckoutSessionResponse:
+    async def FulfillCheckoutSession(
+        self, request: pb.FulfillCheckoutSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.FulfillCheckoutSessionResponse:
         result = await self._billing.fulfil(request.session_id, request.uid)
         balance = result.balance
         if balance is None and result.uid:
             # Nothing granted by this call: report the balance as it is now.
             balance = (await self._profile.get_profile(result.uid)).tokens
         return pb.FulfillCheckoutSessionResponse(
-            status=_OUTCOME_TO_PB[result.outcome], tokens_granted=result.tokens_granted, balance=balance or 0,
-            payment_status=result.payment_status, already_applied=result.already_applied,
+            status=_OUTCOME_TO_PB[result.outcome],
+            tokens_granted=result.tokens_granted,
+            balance=balance or 0,
+            payment_status=result.payment_status,
+            already_applied=result.already_applied,
         )
 
-    async def HandleStripeWebhook(self, request: pb.HandleStripeWebhookRequest,
-                                  context: grpc.aio.ServicerContext) -> pb.HandleStripeWebhookResponse:
+    async def HandleStripeWebhook(
+        self, request: pb.HandleStripeWebhookRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HandleStripeWebhookResponse:
         result = await self._webhooks.handle(request.payload, request.signature_header)
-        return pb.HandleStripeWebhookResponse(event_id=result.event_id, event_type=result.event_type,
-                                              action=result.action)
+        return pb.HandleStripeWebhookResponse(
+            event_id=result.event_id, event_type=result.event_type, action=result.action
+        )

@@ -1,4 +1,5 @@
 """BillingSettings: read once from the environment at start-up (see .env.example)."""
+
 from __future__ import annotations
 
 import json
@@ -74,13 +75,15 @@ class BillingSettings(CommonSettings):
         return ["auth_token_billing", "auth_token_gateway"]
 
     @model_validator(mode="after")
-    def _production_refuses_local_values(self) -> "BillingSettings":
+    def _production_refuses_local_values(self) -> BillingSettings:
         if self.app_env != "production":
             return self
         problems = []
         if self.stripe_secret_key in ("", LOCAL_SECRET_KEY) or not self.stripe_secret_key.startswith(("sk_", "rk_")):
             problems.append("STRIPE_SECRET_KEY must be a real Stripe secret key")
-        if self.stripe_webhook_secret in ("", LOCAL_WEBHOOK_SECRET) or not self.stripe_webhook_secret.startswith("whsec_"):
+        if self.stripe_webhook_secret in ("", LOCAL_WEBHOOK_SECRET) or not self.stripe_webhook_secret.startswith(
+            "whsec_"
+        ):
             problems.append("STRIPE_WEBHOOK_SECRET must be the endpoint's real signing secret")
         if self.stripe_api_base:
             # Production talks to Stripe itself, never to the stand-in.

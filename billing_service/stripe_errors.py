@@ -18,6 +18,7 @@
 
 Every code other than OK makes the gateway answer a webhook non-2xx, so Stripe redelivers it.
 """
+
 from __future__ import annotations
 
 import grpc
@@ -48,8 +49,9 @@ def stripe_to_rpc_error(exc: Exception) -> RpcErrorSpec | None:
                 return RpcErrorSpec(code.NOT_FOUND, _message(exc), "STRIPE_RESOURCE_MISSING", exc.param or None)
             return RpcErrorSpec(code.INVALID_ARGUMENT, _message(exc), "STRIPE_INVALID_REQUEST", exc.param or None)
         case stripe.AuthenticationError() | stripe.PermissionError():
-            return RpcErrorSpec(code.INTERNAL, "billing is misconfigured (Stripe refused the API key)",
-                                "STRIPE_MISCONFIGURED")
+            return RpcErrorSpec(
+                code.INTERNAL, "billing is misconfigured (Stripe refused the API key)", "STRIPE_MISCONFIGURED"
+            )
         case stripe.SignatureVerificationError():
             return RpcErrorSpec(code.INVALID_ARGUMENT, _message(exc), "INVALID_SIGNATURE", "signature_header")
         case stripe.APIError():

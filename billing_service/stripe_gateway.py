@@ -1,6 +1,7 @@
 """The Stripe calls billing makes, through one StripeClient (async methods, timeouts, network retries).
 Results come back as plain dicts (`.to_dict()`): Stripe objects are not dicts in stripe-python 16.
 Errors are the SDK's own; stripe_errors.py maps them."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -65,8 +66,11 @@ class StripeGateway:
         items = list(line_items.get("data") or [])
         if line_items.get("has_more") and items:
             for _ in range(MAX_PAGES):
-                page = _dict(await self._v1.checkout.sessions.line_items.list_async(
-                    session_id, {"limit": 100, "starting_after": items[-1]["id"]}))
+                page = _dict(
+                    await self._v1.checkout.sessions.line_items.list_async(
+                        session_id, {"limit": 100, "starting_after": items[-1]["id"]}
+                    )
+                )
                 items.extend(page.get("data") or [])
                 if not page.get("has_more") or not page.get("data"):
                     break

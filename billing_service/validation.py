@@ -1,4 +1,5 @@
 """Input checks for billing requests. Every violation names its field."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit

@@ -12,6 +12,7 @@
 Returning normally means the effect is recorded; any exception becomes a non-OK status and the gateway
 answers non-2xx, so Stripe redelivers.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,9 +32,13 @@ _FULFIL_ACTIONS = {
     Outcome.FAILED: "failed",
     Outcome.SUBSCRIPTION: "subscription_checkout",
 }
-SUBSCRIPTION_EVENTS = frozenset({
-    "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
-})
+SUBSCRIPTION_EVENTS = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,12 @@ def verify_event(payload: bytes, signature_header: str, secret: str, tolerance_s
         raise InvalidWebhook(f"payload: not a Stripe event ({type(exc).__name__})", "MALFORMED_PAYLOAD") from exc
     data = event.to_dict()
     obj = (data.get("data") or {}).get("object")
-    if not data.get("id") or not data.get("type") or not isinstance(obj, dict) or not isinstance(data.get("created"), int):
+    if (
+        not data.get("id")
+        or not data.get("type")
+        or not isinstance(obj, dict)
+        or not isinstance(data.get("created"), int)
+    ):
         raise InvalidWebhook("payload: event lacks id, type, created or data.object", "MALFORMED_PAYLOAD")
     return data
 
@@ -80,8 +90,10 @@ class WebhookHandler:
             return _FULFIL_ACTIONS[fulfilment.outcome]
         if event_type == "checkout.session.async_payment_failed":
             # Stripe's word only: nothing to grant, nothing to undo. The log line is the record.
-            log.warning("async payment failed; nothing granted",
-                        extra={"fields": {"event_id": event_id, "session_id": object_id}})
+            log.warning(
+                "async payment failed; nothing granted",
+                extra={"fields": {"event_id": event_id, "session_id": object_id}},
+            )
             return "payment_failed"
         if event_type in SUBSCRIPTION_EVENTS:
             _, applied = await self._billing.sync_subscription(object_id, created)

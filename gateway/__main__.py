@@ -1,4 +1,5 @@
 """python -m gateway: serves the gateway with uvicorn on GATEWAY_LISTEN (default 127.0.0.1:8080)."""
+
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,6 @@
 """create_app(settings) -> FastAPI. Channels, the certificate fetcher and metrics live on ``app.state``;
 the lifespan opens and closes them."""
+
 from __future__ import annotations
 
 import contextlib
@@ -30,10 +31,15 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), follow_redirects=False)
-        certs = CertificateCache(settings.firebase_cert_url, http, min_refresh_s=settings.auth_certs_min_refresh_s,
-                                 retry_after_s=settings.retry_after_s)
+        certs = CertificateCache(
+            settings.firebase_cert_url,
+            http,
+            min_refresh_s=settings.auth_certs_min_refresh_s,
+            retry_after_s=settings.retry_after_s,
+        )
         app.state.verifier = FirebaseTokenVerifier(
-            settings.firebase_project_id, certs,
+            settings.firebase_project_id,
+            certs,
             allow_unsigned=bool(settings.firebase_auth_emulator_host),
             clock_skew_s=settings.auth_clock_skew_s,
             static_certs=local_dev.start(app) if local_dev else None,
@@ -49,7 +55,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         title=API_TITLE,
         version=API_VERSION,
         description="HTTP API for the frontend: the signed-in user's profile, token history and Stripe "
-                    "Checkout, plus Stripe's webhook. Errors are always {\"error\": {code, message, reason, field?}}.",
+        'Checkout, plus Stripe\'s webhook. Errors are always {"error": {code, message, reason, field?}}.',
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -66,7 +72,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_body_bytes,
-        limit_for_path=lambda path: settings.webhook_max_body_bytes if path == WEBHOOK_PATH else settings.max_body_bytes,
+        limit_for_path=lambda path: (
+            settings.webhook_max_body_bytes if path == WEBHOOK_PATH else settings.max_body_bytes
+        ),
     )
     app.add_middleware(
         JsonCORSMiddleware,

@@ -11,6 +11,7 @@ A token is accepted only when all of these hold:
 - ``sub`` is a non-empty string of at most 128 characters: it is the uid.
 Anything else is 401 with ``WWW-Authenticate: Bearer`` and the JSON error body.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,8 +52,8 @@ class FirebaseUser:
 
 def unauthenticated(message: str, reason: str) -> ApiError:
     # RFC 6750: no error attribute when no credentials were sent at all.
-    challenge = 'Bearer realm="tokens"' if reason == "MISSING_CREDENTIALS" else (
-        'Bearer realm="tokens", error="invalid_token"'
+    challenge = (
+        'Bearer realm="tokens"' if reason == "MISSING_CREDENTIALS" else ('Bearer realm="tokens", error="invalid_token"')
     )
     return ApiError(401, "UNAUTHENTICATED", message, reason, headers={"WWW-Authenticate": challenge})
 
@@ -73,8 +74,16 @@ class CertificateCache:
     refresh fails, the previous certificates stay in use; with none at all the caller gets 503.
     """
 
-    def __init__(self, url: str, http: httpx.AsyncClient, *, default_max_age_s: int = 300,
-                 max_max_age_s: int = 24 * 3600, min_refresh_s: float = 30.0, retry_after_s: int = 1) -> None:
+    def __init__(
+        self,
+        url: str,
+        http: httpx.AsyncClient,
+        *,
+        default_max_age_s: int = 300,
+        max_max_age_s: int = 24 * 3600,
+        min_refresh_s: float = 30.0,
+        retry_after_s: int = 1,
+    ) -> None:
         self._url = url
         self._http = http
         self._default_max_age_s = default_max_age_s
@@ -113,21 +122,29 @@ class CertificateCache:
                 if isinstance(kid, str) and isinstance(pem, str):
                     try:
                         verifiers[kid] = crypt.RSAVerifier.from_string(pem)
-                    except Exception:  # noqa: BLE001 - one bad entry must not hide the others
+                    except Exception:
                         log.warning("unusable signing certificate", extra={"fields": {"kid": kid}})
             if not verifiers:
                 raise ValueError("no usable certificates")
-        except Exception as exc:  # noqa: BLE001 - network, HTTP status, JSON: all "keys unavailable"
-            log.warning("could not fetch Firebase signing certificates",
-                        extra={"fields": {"url": self._url, "error": repr(exc)}})
+        except Exception as exc:
+            log.warning(
+                "could not fetch Firebase signing certificates",
+                extra={"fields": {"url": self._url, "error": repr(exc)}},
+            )
             if self._verifiers:
                 # Keep using the previous keys for a short while rather than locking everyone out.
                 self._expires_at = now + self._min_refresh_s
                 return
-            raise ApiError(503, "UNAVAILABLE", "token signing keys are unavailable, try again shortly",
-                           "AUTH_KEYS_UNAVAILABLE", headers={"Retry-After": str(self._retry_after_s)}) from None
-        max_age = min(parse_max_age(response.headers.get("cache-control"), self._default_max_age_s),
-                      self._max_max_age_s)
+            raise ApiError(
+                503,
+                "UNAVAILABLE",
+                "token signing keys are unavailable, try again shortly",
+                "AUTH_KEYS_UNAVAILABLE",
+                headers={"Retry-After": str(self._retry_after_s)},
+            ) from None
+        max_age = min(
+            parse_max_age(response.headers.get("cache-control"), self._default_max_age_s), self._max_max_age_s
+        )
         self._verifiers = verifiers
         self._expires_at = now + max_age
 
@@ -140,9 +157,16 @@ class FirebaseTokenVerifier:
     """``static_certs`` (``{kid: x509 PEM}``) are trusted besides the fetched ones and never cause a fetch;
     a fetched certificate never replaces a static one with the same ``kid``."""
 
-    def __init__(self, project_id: str, certs: CertificateCache, *, allow_unsigned: bool = False,
-                 clock_skew_s: int = 10, static_certs: Mapping[str, str] | None = None,
-                 verified_cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        project_id: str,
+        certs: CertificateCache,
+        *,
+        allow_unsigned: bool = False,
+        clock_skew_s: int = 10,
+        static_certs: Mapping[str, str] | None = None,
+        verified_cache_size: int = 4096,
+    ) -> None:
         self.project_id = project_id
         self.issuer = issuer_for(project_id)
         self._certs = certs
@@ -174,7 +198,7 @@ class FirebaseTokenVerifier:
             payload = jwt.decode(token, verify=False)
             signed_section, _, signature_b64 = token.rpartition(".")
             signature = _b64decode(signature_b64)
-        except Exception:  # noqa: BLE001 - binascii, JSON, UTF-8, google-auth's own: all "not a JWT"
+        except Exception:
             raise unauthenticated("the bearer token is not a JWT", "MALFORMED_TOKEN") from None
         if not isinstance(header, Mapping) or not isinstance(payload, Mapping):
             raise unauthenticated("the bearer token is not a JWT", "MALFORMED_TOKEN")

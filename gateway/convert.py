@@ -1,13 +1,18 @@
 """Protobuf replies -> the gateway's JSON models."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
 from gateway.errors import ApiError
 from gateway.schemas import (
-    CheckoutSessionStatus, Price, TokenTransaction, UserProfileData, TOKEN_TYPES,
+    TOKEN_TYPES,
+    CheckoutSessionStatus,
+    Price,
+    TokenTransaction,
+    UserProfileData,
 )
 from tokens.billing.v1 import billing_service_pb2 as billing_pb
 from tokens.profile.v1 import profile_service_pb2 as profile_pb
@@ -25,7 +30,7 @@ _FULFILLMENT = {
 def _time(message: Message, name: str) -> datetime | None:
     if not message.HasField(name):
         return None
-    return getattr(message, name).ToDatetime(tzinfo=timezone.utc)
+    return getattr(message, name).ToDatetime(tzinfo=UTC)
 
 
 def _text(value: str) -> str | None:
@@ -61,7 +66,7 @@ def transaction(e: profile_pb.TokenTransaction) -> TokenTransaction:
     return TokenTransaction(
         amount=e.amount,
         type=token_type(e.type),
-        timestamp=_time(e, "timestamp") or datetime.fromtimestamp(0, timezone.utc),
+        timestamp=_time(e, "timestamp") or datetime.fromtimestamp(0, UTC),
         balance_after=e.balance_after,
         entry_id=e.entry_id,
         reason=_text(e.reason),
@@ -74,8 +79,13 @@ def price(p: billing_pb.Price) -> Price | None:
     if mode is None:
         return None  # a catalogue entry the browser cannot buy
     return Price(
-        price_id=p.price_id, mode=mode, tokens_per_unit=p.tokens_per_unit, display_name=p.display_name,
-        product_id=p.product_id, unit_amount=p.unit_amount, currency=p.currency,
+        price_id=p.price_id,
+        mode=mode,
+        tokens_per_unit=p.tokens_per_unit,
+        display_name=p.display_name,
+        product_id=p.product_id,
+        unit_amount=p.unit_amount,
+        currency=p.currency,
     )
 
 
@@ -84,6 +94,9 @@ def fulfillment(session_id: str, r: billing_pb.FulfillCheckoutSessionResponse) -
     if status is None:
         raise ApiError(502, "UNKNOWN", "billing answered an unknown fulfilment status", "BAD_DOWNSTREAM_REPLY")
     return CheckoutSessionStatus(
-        id=session_id, status=status, payment_status=r.payment_status, tokens_granted=r.tokens_granted,
+        id=session_id,
+        status=status,
+        payment_status=r.payment_status,
+        tokens_granted=r.tokens_granted,
         balance=r.balance,
     )

@@ -1,5 +1,6 @@
 """Annotated dependencies. Tests override ``get_profile_client``, ``get_billing_client`` or
 ``get_current_user`` through ``app.dependency_overrides``."""
+
 from __future__ import annotations
 
 from email.message import Message
@@ -44,8 +45,9 @@ async def get_current_user(
     verifier: Annotated[FirebaseTokenVerifier, Depends(get_verifier)],
 ) -> FirebaseUser:
     if credentials is None:
-        raise unauthenticated("an 'Authorization: Bearer <Firebase ID token>' header is required",
-                              "MISSING_CREDENTIALS")
+        raise unauthenticated(
+            "an 'Authorization: Bearer <Firebase ID token>' header is required", "MISSING_CREDENTIALS"
+        )
     return await verifier.verify(credentials.credentials)
 
 

@@ -9,6 +9,7 @@ service, has the body ``{"error": {"code", "message", "reason", "field"?}}``:
   ``INSUFFICIENT_TOKENS`` or ``READ_ONLY_FIELD``, or the gateway's own such as ``INVALID_TOKEN``);
 - ``field``: present when one request field is to blame.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,8 +48,15 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """Raised anywhere in the gateway; answered as the JSON error body by the handlers below."""
 
-    def __init__(self, status: int, code: str, message: str, reason: str, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        reason: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -119,10 +127,21 @@ def code_for_http(status: int) -> str:
     return HTTP_TO_CODE.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
 
 
-def api_error(status: int, message: str, reason: str | None = None, field: str | None = None,
-              headers: dict[str, str] | None = None) -> ApiError:
-    return ApiError(status, code_for_http(status), message, reason or HTTP_TO_REASON.get(status, code_for_http(status)),
-                    field, headers)
+def api_error(
+    status: int,
+    message: str,
+    reason: str | None = None,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> ApiError:
+    return ApiError(
+        status,
+        code_for_http(status),
+        message,
+        reason or HTTP_TO_REASON.get(status, code_for_http(status)),
+        field,
+        headers,
+    )
 
 
 def from_rpc_error(error: grpc.RpcError, retry_after_s: int, service: str) -> ApiError:
@@ -133,9 +152,17 @@ def from_rpc_error(error: grpc.RpcError, retry_after_s: int, service: str) -> Ap
     message = details.message or details.code.name
     if status >= 500:
         # Never pass a downstream's internals to the browser; the log has them.
-        log.warning("downstream error", extra={"fields": {
-            "service": service, "grpc_code": details.code.name, "reason": details.reason, "detail": details.message,
-        }})
+        log.warning(
+            "downstream error",
+            extra={
+                "fields": {
+                    "service": service,
+                    "grpc_code": details.code.name,
+                    "reason": details.reason,
+                    "detail": details.message,
+                }
+            },
+        )
         message = {
             503: f"the {service} service is unavailable, try again shortly",
         }.get(status, f"the {service} service failed")
@@ -144,8 +171,9 @@ def from_rpc_error(error: grpc.RpcError, retry_after_s: int, service: str) -> Ap
 
 # --- rendering ---------------------------------------------------------------------------------------------
 def error_response(error: ApiError) -> JSONResponse:
-    body = ErrorResponse(error=ErrorDetail(code=error.code, message=error.message, reason=error.reason,
-                                           field=error.field))
+    body = ErrorResponse(
+        error=ErrorDetail(code=error.code, message=error.message, reason=error.reason, field=error.field)
+    )
     headers = {**JSON_ERROR_HEADERS, **error.headers}
     return JSONResponse(body.model_dump(exclude_none=True), status_code=error.status, headers=headers)
 

@@ -1,4 +1,5 @@
 """Prometheus metrics, in a registry of the app's own (several apps can live in one test process)."""
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -10,16 +11,24 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "gateway_http_requests_total", "HTTP requests by route template and status.",
-            ["method", "route", "status"], registry=self.registry,
+            "gateway_http_requests_total",
+            "HTTP requests by route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "gateway_http_request_duration_seconds", "HTTP request latency by route template and status.",
-            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            "gateway_http_request_duration_seconds",
+            "HTTP request latency by route template and status.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.downstream = Histogram(
-            "gateway_downstream_call_duration_seconds", "gRPC calls to the services, by method and status code.",
-            ["service", "method", "code"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            "gateway_downstream_call_duration_seconds",
+            "gRPC calls to the services, by method and status code.",
+            ["service", "method", "code"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

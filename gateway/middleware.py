@@ -7,6 +7,7 @@
   streamed), and hands the app the buffered body.
 - JsonCORSMiddleware: Starlette's CORS, with refused pre-flights answered in the JSON error shape.
 """
+
 from __future__ import annotations
 
 import logging
@@ -86,7 +87,7 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:  # noqa: BLE001 - the last line of defence: the browser still gets the JSON shape
+        except Exception:
             log.exception("unhandled error")
             if not response_started:
                 response = error_response(api_error(500, "internal error", "INTERNAL"))
@@ -97,10 +98,19 @@ class RequestContextMiddleware:
             template = route_template(scope)
             method = scope.get("method", "?")
             self.metrics.observe_request(method, template, status, elapsed)
-            access_log.info("request", extra={"request_id": request_id, "fields": {
-                "method": method, "route": template, "path": scope.get("path"), "status": status,
-                "duration_ms": round(elapsed * 1000, 2),
-            }})
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "fields": {
+                        "method": method,
+                        "route": template,
+                        "path": scope.get("path"),
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                },
+            )
             request_id_var.reset(token)
 
 
@@ -123,8 +133,9 @@ class BodyLimitMiddleware:
                 await self._refuse(scope, receive, send, 400, "Content-Length is not a number", "BAD_REQUEST")
                 return
             if too_big:
-                await self._refuse(scope, receive, send, 413, f"the request body exceeds {limit} bytes",
-                                   "PAYLOAD_TOO_LARGE")
+                await self._refuse(
+                    scope, receive, send, 413, f"the request body exceeds {limit} bytes", "PAYLOAD_TOO_LARGE"
+                )
                 return
 
         # Read (and count) the body as it streams in; chunked uploads have no Content-Length.
@@ -137,8 +148,15 @@ class BodyLimitMiddleware:
             body = message.get("body", b"")
             size += len(body)
             if size > limit:
-                await self._refuse(scope, receive, send, 413, f"the request body exceeds {limit} bytes",
-                                   "PAYLOAD_TOO_LARGE", unread=bool(message.get("more_body", False)))
+                await self._refuse(
+                    scope,
+                    receive,
+                    send,
+                    413,
+                    f"the request body exceeds {limit} bytes",
+                    "PAYLOAD_TOO_LARGE",
+                    unread=bool(message.get("more_body", False)),
+                )
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -157,8 +175,9 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str, reason: str,
-                      unread: bool = True) -> None:
+    async def _refuse(
+        scope: Scope, receive: Receive, send: Send, status: int, message: str, reason: str, unread: bool = True
+    ) -> None:
         # Read (and drop) a bounded amount of what the client is still sending: closing on a client that
         # is mid-upload resets the connection before it can read the 413.
         drained = 0

@@ -1,4 +1,5 @@
 """The JSON the gateway speaks. Field names are the frontend's (api/types/models.ts), snake_case."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -62,7 +63,7 @@ class UserDataUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     display_name: str | None = Field(
-        None, max_length=MAX_DISPLAY_NAME_LEN, description="Shown to the user; null or \"\" clears it."
+        None, max_length=MAX_DISPLAY_NAME_LEN, description='Shown to the user; null or "" clears it.'
     )
 
     @model_validator(mode="before")
@@ -128,8 +129,13 @@ class CheckoutSessionCreate(BaseModel):
     price_id: str = Field(pattern=PRICE_ID_PATTERN, description="A price_id from GET /v1/prices.")
     mode: Literal["payment", "subscription"]
     # No "default" in the schema, so generated client types keep it optional; 1 when omitted.
-    quantity: int = Field(1, ge=1, le=MAX_CHECKOUT_QUANTITY, description="Defaults to 1; subscriptions take 1 only.",
-                          json_schema_extra=lambda schema: schema.pop("default", None))
+    quantity: int = Field(
+        1,
+        ge=1,
+        le=MAX_CHECKOUT_QUANTITY,
+        description="Defaults to 1; subscriptions take 1 only.",
+        json_schema_extra=lambda schema: schema.pop("default", None),
+    )
 
     @field_validator("quantity")
     @classmethod
@@ -148,7 +154,7 @@ class CheckoutSessionStatus(BaseModel):
     id: str
     status: Literal["fulfilled", "pending", "failed", "subscription"] = Field(
         description="fulfilled: tokens granted (now or earlier); pending: not paid yet; failed: expired or the "
-                    "payment failed; subscription: access comes from the subscription."
+        "payment failed; subscription: access comes from the subscription."
     )
     payment_status: str = Field(description="Stripe's payment_status: paid, unpaid or no_payment_required.")
     tokens_granted: int

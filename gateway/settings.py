@@ -1,4 +1,5 @@
 """GatewaySettings: built once at start-up from the environment and passed down (never read globally)."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -8,9 +9,7 @@ from pydantic_settings import NoDecode
 
 from service_kit.settings import CommonSettings
 
-GOOGLE_SECURETOKEN_CERTS = (
-    "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
-)
+GOOGLE_SECURETOKEN_CERTS = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
 
 
 class GatewaySettings(CommonSettings):
@@ -55,7 +54,7 @@ class GatewaySettings(CommonSettings):
         return value
 
     @model_validator(mode="after")
-    def _defaults_and_guards(self) -> "GatewaySettings":
+    def _defaults_and_guards(self) -> GatewaySettings:
         if not self.firebase_project_id:
             if not self.is_local:
                 raise ValueError("APP_ENV=production needs FIREBASE_PROJECT_ID")
@@ -67,8 +66,9 @@ class GatewaySettings(CommonSettings):
         if self.local_dev_sign_in is None:
             self.local_dev_sign_in = self.is_local
         if self.local_dev_sign_in and not self.is_local:
-            raise ValueError("LOCAL_DEV_SIGN_IN (tokens signed with a development key) is refused with "
-                             "APP_ENV=production")
+            raise ValueError(
+                "LOCAL_DEV_SIGN_IN (tokens signed with a development key) is refused with APP_ENV=production"
+            )
         if self.local_dev_key_file and not self.is_local:
             raise ValueError("LOCAL_DEV_KEY_FILE is refused with APP_ENV=production")
         return self

@@ -1,4 +1,5 @@
 """python -m profile_service [serve|audit|migrate]"""
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,14 @@ async def _offline(settings: ProfileSettings, job) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profile_service")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "audit", "migrate"],
-                        help="serve (default); audit: check every balance against its ledger; "
-                             "migrate: adopt balances written by the original app")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "audit", "migrate"],
+        help="serve (default); audit: check every balance against its ledger; "
+        "migrate: adopt balances written by the original app",
+    )
     args = parser.parse_args(argv)
     settings = ProfileSettings()
     configure_logging(settings.log_level)

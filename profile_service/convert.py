@@ -1,10 +1,11 @@
 """Domain records <-> protobuf messages, and the opaque history page token."""
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
@@ -27,13 +28,13 @@ def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
     ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value.astimezone(timezone.utc))
+    ts.FromDatetime(value.astimezone(UTC))
     return ts
 
 
 def to_datetime(ts: timestamp_pb2.Timestamp, field: str) -> datetime:
     try:
-        return ts.ToDatetime(tzinfo=timezone.utc)
+        return ts.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError) as exc:
         raise InvalidArgument(field, "is not a valid timestamp") from exc
 

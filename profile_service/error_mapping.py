@@ -1,4 +1,5 @@
 """The one place where the profile service's domain errors become gRPC statuses."""
+
 from __future__ import annotations
 
 import grpc

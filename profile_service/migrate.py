@@ -3,6 +3,7 @@
 Run once against an existing Firestore database before serving traffic (running it again changes nothing).
 A profile with tokens but no ledger entries gets one opening-balance entry; a profile whose ledger is
 already in use but does not add up is reported for a person to reconcile, never patched silently."""
+
 from __future__ import annotations
 
 import sys
@@ -19,7 +20,8 @@ async def run_migration(store: ProfileStore, out=sys.stdout) -> int:
         if row.entries_count == 0 and row.tokens > 0:
             uid = row.uid
             result = await store.transact(
-                uid, entry_id_for(uid, OPENING_BALANCE_KEY),
+                uid,
+                entry_id_for(uid, OPENING_BALANCE_KEY),
                 lambda profile, prior, now: open_legacy_balance(profile, prior, uid, now),
             )
             if result is not None:

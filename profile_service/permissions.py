@@ -1,5 +1,6 @@
 """Which caller may call which ProfileService method (least privilege). GrantTokens can print money,
 so only billing may call it."""
+
 from __future__ import annotations
 
 _SERVICE = "/tokens.profile.v1.ProfileService/"

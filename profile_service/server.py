@@ -1,4 +1,5 @@
 """create_server(settings, store) -> (ServingServer, port). Tests bind to 127.0.0.1:0."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,5 +1,6 @@
 """ProfileService over gRPC: validates requests, runs domain rules through the store, shapes replies.
 Errors are raised as domain errors; error_mapping.py turns them into statuses."""
+
 from __future__ import annotations
 
 import grpc
@@ -25,7 +26,9 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     def __init__(self, store: ProfileStore) -> None:
         self._store = store
 
-    async def CreateProfile(self, request: pb.CreateProfileRequest, context: grpc.aio.ServicerContext) -> pb.CreateProfileResponse:
+    async def CreateProfile(
+        self, request: pb.CreateProfileRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateProfileResponse:
         uid = validation.uid(request.uid)
         email = validation.email(request.email)
         profile, created = await self._store.transact(
@@ -33,10 +36,14 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         )
         return pb.CreateProfileResponse(profile=convert.profile_to_pb(profile), created=created)
 
-    async def GetProfile(self, request: pb.GetProfileRequest, context: grpc.aio.ServicerContext) -> pb.GetProfileResponse:
+    async def GetProfile(
+        self, request: pb.GetProfileRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetProfileResponse:
         return pb.GetProfileResponse(profile=convert.profile_to_pb(await self._require_profile(request.uid)))
 
-    async def UpdateProfile(self, request: pb.UpdateProfileRequest, context: grpc.aio.ServicerContext) -> pb.UpdateProfileResponse:
+    async def UpdateProfile(
+        self, request: pb.UpdateProfileRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateProfileResponse:
         uid = validation.uid(request.profile.uid, "profile.uid")
         paths = profiles.check_update_paths(list(request.update_mask.paths))
         changes: dict[str, object] = {}
@@ -61,7 +68,9 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             change.uid, change.entry_id, lambda profile, prior, now: ledger.apply_change(profile, prior, change, now)
         )
 
-    async def GrantTokens(self, request: pb.GrantTokensRequest, context: grpc.aio.ServicerContext) -> pb.GrantTokensResponse:
+    async def GrantTokens(
+        self, request: pb.GrantTokensRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GrantTokensResponse:
         change = ledger.LedgerChange(
             kind="grant",
             uid=validation.uid(request.uid),
@@ -75,7 +84,9 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             balance=result.balance, entry=convert.entry_to_pb(result.entry), already_applied=result.already_applied
         )
 
-    async def SpendTokens(self, request: pb.SpendTokensRequest, context: grpc.aio.ServicerContext) -> pb.SpendTokensResponse:
+    async def SpendTokens(
+        self, request: pb.SpendTokensRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SpendTokensResponse:
         change = ledger.LedgerChange(
             kind="spend",
             uid=validation.uid(request.uid),
@@ -90,7 +101,9 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             balance=result.balance, entry=convert.entry_to_pb(result.entry), already_applied=result.already_applied
         )
 
-    async def RevokeTokens(self, request: pb.RevokeTokensRequest, context: grpc.aio.ServicerContext) -> pb.RevokeTokensResponse:
+    async def RevokeTokens(
+        self, request: pb.RevokeTokensRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RevokeTokensResponse:
         change = ledger.LedgerChange(
             kind="revoke",
             uid=validation.uid(request.uid),
@@ -108,7 +121,9 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             shortfall=result.shortfall,
         )
 
-    async def ListTokenHistory(self, request: pb.ListTokenHistoryRequest, context: grpc.aio.ServicerContext) -> pb.ListTokenHistoryResponse:
+    async def ListTokenHistory(
+        self, request: pb.ListTokenHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTokenHistoryResponse:
         uid = validation.uid(request.uid)
         size = validation.page_size(request.page_size)
         before = convert.decode_page_token(uid, request.page_token)
@@ -122,7 +137,9 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             next_page_token=convert.encode_page_token(uid, page[-1].seq) if more else "",
         )
 
-    async def LinkStripeCustomer(self, request: pb.LinkStripeCustomerRequest, context: grpc.aio.ServicerContext) -> pb.LinkStripeCustomerResponse:
+    async def LinkStripeCustomer(
+        self, request: pb.LinkStripeCustomerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LinkStripeCustomerResponse:
         uid = validation.uid(request.uid)
         customer_id = request.customer_id
         if not customer_id:
@@ -133,7 +150,9 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         )
         return pb.LinkStripeCustomerResponse(customer_id=result.customer_id, linked=result.linked)
 
-    async def SetEntitlements(self, request: pb.SetEntitlementsRequest, context: grpc.aio.ServicerContext) -> pb.SetEntitlementsResponse:
+    async def SetEntitlements(
+        self, request: pb.SetEntitlementsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetEntitlementsResponse:
         uid = validation.uid(request.uid)
         status = validation.bounded_text(request.subscription_status, "subscription_status", validation.MAX_STATUS_LEN)
         if not request.HasField("source_event_time"):
@@ -141,10 +160,12 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         event_time = convert.to_datetime(request.source_event_time, "source_event_time")
         period_end = (
             convert.to_datetime(request.current_period_end, "current_period_end")
-            if request.HasField("current_period_end") else None
+            if request.HasField("current_period_end")
+            else None
         )
         profile, applied = await self._store.transact(
-            uid, None,
+            uid,
+            None,
             lambda existing, _e, _now: profiles.set_entitlements(
                 existing, uid, request.has_access, status, period_end, event_time
             ),

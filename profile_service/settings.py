@@ -21,7 +21,7 @@ class ProfileSettings(CommonSettings):
         return ["auth_token_gateway", "auth_token_billing"]
 
     @model_validator(mode="after")
-    def _firestore_needs_project(self) -> "ProfileSettings":
+    def _firestore_needs_project(self) -> ProfileSettings:
         if self.profile_store == "firestore" and not self.google_cloud_project:
             raise ValueError("PROFILE_STORE=firestore needs GOOGLE_CLOUD_PROJECT")
         return self

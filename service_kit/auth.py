@@ -2,6 +2,7 @@
 Bearer <token>` metadata; a server interceptor names the caller and checks it against a per-method
 permission table. Unknown or missing token -> UNAUTHENTICATED; a known caller outside its rights ->
 PERMISSION_DENIED. Either way the servicer never runs, so nothing is written."""
+
 from __future__ import annotations
 
 import hmac
@@ -16,8 +17,11 @@ log = logging.getLogger("auth")
 
 AUTH_HEADER = "authorization"
 # Always reachable: load balancers and grpcurl need them without a credential.
-OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
-                 "/grpc.reflection.v1.ServerReflection/")
+OPEN_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
 
 
 def identify(token: str, callers: Mapping[str, str]) -> str | None:
@@ -44,12 +48,18 @@ class ServiceAuthInterceptor(grpc.aio.ServerInterceptor):
         token = header[7:] if header.lower().startswith("bearer ") else ""
         caller = identify(token, self._callers) if token else None
         if caller is None:
-            return _deny(RpcErrorSpec(grpc.StatusCode.UNAUTHENTICATED,
-                                      "missing or unknown service credential", "UNAUTHENTICATED"))
+            return _deny(
+                RpcErrorSpec(
+                    grpc.StatusCode.UNAUTHENTICATED, "missing or unknown service credential", "UNAUTHENTICATED"
+                )
+            )
         if caller not in self._permissions.get(method, frozenset()):
             log.warning("permission denied", extra={"fields": {"caller": caller, "method": method}})
-            return _deny(RpcErrorSpec(grpc.StatusCode.PERMISSION_DENIED,
-                                      f"caller {caller!r} may not call {method}", "PERMISSION_DENIED"))
+            return _deny(
+                RpcErrorSpec(
+                    grpc.StatusCode.PERMISSION_DENIED, f"caller {caller!r} may not call {method}", "PERMISSION_DENIED"
+                )
+            )
         return await continuation(handler_call_details)
 
 

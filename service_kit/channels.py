@@ -1,5 +1,6 @@
 """The one way services open gRPC channels to each other (TLS/mTLS when configured), and the credential
 metadata each caller sends with every call."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,9 @@ def client_credentials(settings: CommonSettings) -> grpc.ChannelCredentials | No
     )
 
 
-def open_channel(target: str, settings: CommonSettings,
-                 interceptors: list[grpc.aio.ClientInterceptor] | None = None) -> grpc.aio.Channel:
+def open_channel(
+    target: str, settings: CommonSettings, interceptors: list[grpc.aio.ClientInterceptor] | None = None
+) -> grpc.aio.Channel:
     credentials = client_credentials(settings)
     if credentials is None:
         return grpc.aio.insecure_channel(target, interceptors=interceptors)

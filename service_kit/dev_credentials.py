@@ -1,6 +1,7 @@
 """Development credentials for `make run` and the tests: per-caller service tokens and an mTLS set (a CA,
 a server certificate for 127.0.0.1/localhost, and one client certificate per caller), made with the
 `cryptography` package. Never used in production: the settings refuse these values there."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,13 +36,14 @@ def _key() -> ec.EllipticCurvePrivateKey:
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     path.chmod(0o600)
 
 
 def _cert(subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: bool, sans=(), usage=None) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
@@ -66,9 +68,15 @@ def write_dev_tls(folder: Path) -> TlsFiles:
     ca = _cert("token-backend local dev CA", ca_key, ca_name, ca_key, ca=True)
     (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     server_key = _key()
-    server = _cert("localhost", server_key, ca_name, ca_key, ca=False,
-                   sans=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
-                   usage=ExtendedKeyUsageOID.SERVER_AUTH)
+    server = _cert(
+        "localhost",
+        server_key,
+        ca_name,
+        ca_key,
+        ca=False,
+        sans=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+    )
     (folder / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
     _write_key(server_key, folder / "server.key")
     clients = {}

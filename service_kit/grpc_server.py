@@ -1,5 +1,6 @@
 """Server bootstrap shared by the gRPC services: health and reflection registered in one place, and
 graceful shutdown (NOT_SERVING first, then stop(grace)) on SIGTERM/SIGINT."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,13 @@ log = logging.getLogger("server")
 class ServingServer:
     """A grpc.aio server with its health servicer, so callers can flip health before stopping."""
 
-    def __init__(self, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,
-                 service_names: Sequence[str], port: int) -> None:
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        health_servicer: health.aio.HealthServicer,
+        service_names: Sequence[str],
+        port: int,
+    ) -> None:
         self.server = server
         self.health = health_servicer
         self.service_names = list(service_names)
@@ -70,7 +76,9 @@ def build_server(
     return ServingServer(server, health_servicer, service_names, port)
 
 
-async def serve_until_signalled(serving: ServingServer, grace: float, on_stop: Callable[[], object] | None = None) -> None:
+async def serve_until_signalled(
+    serving: ServingServer, grace: float, on_stop: Callable[[], object] | None = None
+) -> None:
     """Starts the server and blocks until SIGTERM or SIGINT, then shuts down gracefully."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,6 +1,7 @@
 """python -m service_kit.health_probe HOST:PORT [SERVICE] — exits 0 when the gRPC health check answers
 SERVING. For container HEALTHCHECKs and exec probes (Kubernetes and Cloud Run can also probe gRPC health
 natively). TLS settings come from the same environment variables as the services."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,8 @@ async def serving_status(target: str, settings: CommonSettings, service: str = "
     async with open_channel(target, settings) as channel:
         try:
             reply = await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s
+            )
         except grpc.RpcError as exc:
             return exc.code().name
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)

@@ -1,5 +1,6 @@
 """Server interceptors shared by the gRPC services: request id + one structured log line per call, and
 the single place where a service's domain errors become rich gRPC statuses."""
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,7 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     def parse(data: bytes) -> Any:
         try:
             return deserializer(data)
-        except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and others
+        except Exception as exc:
             return _Undecodable(exc)
 
     return parse
@@ -116,13 +117,15 @@ class RequestLogInterceptor(_UnaryWrappingInterceptor):
                     code = context.code()
                 log.info(
                     "rpc",
-                    extra={"fields": {
-                        "method": method,
-                        "code": code.name if isinstance(code, grpc.StatusCode) else str(code),
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "deadline_ms": None if remaining is None else round(remaining * 1000),
-                        "peer": context.peer(),
-                    }},
+                    extra={
+                        "fields": {
+                            "method": method,
+                            "code": code.name if isinstance(code, grpc.StatusCode) else str(code),
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                            "deadline_ms": None if remaining is None else round(remaining * 1000),
+                            "peer": context.peer(),
+                        }
+                    },
                 )
                 request_id_var.reset(token)
 
@@ -142,14 +145,20 @@ class ErrorMappingInterceptor(_UnaryWrappingInterceptor):
 
         async def behaviour(request, context: grpc.aio.ServicerContext):
             if isinstance(request, _Undecodable):
-                await context.abort_with_status(to_status(RpcErrorSpec(
-                    grpc.StatusCode.INVALID_ARGUMENT, f"request could not be decoded: {request.error}", "MALFORMED_REQUEST"
-                )))
+                await context.abort_with_status(
+                    to_status(
+                        RpcErrorSpec(
+                            grpc.StatusCode.INVALID_ARGUMENT,
+                            f"request could not be decoded: {request.error}",
+                            "MALFORMED_REQUEST",
+                        )
+                    )
+                )
             try:
                 return await inner(request, context)
             except grpc.aio.AbortError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the boundary: every error leaves as a status
+            except Exception as exc:
                 spec = self._mapper(exc)
                 if spec is None:
                     log.exception("unhandled error in %s", method)

@@ -1,4 +1,5 @@
 """One JSON object per log line, so the three services' logs can be joined on request_id."""
+
 from __future__ import annotations
 
 import json

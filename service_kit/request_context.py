@@ -1,4 +1,5 @@
 """Per-call request id, carried as gRPC metadata `x-request-id` from the gateway to every service."""
+
 from __future__ import annotations
 
 import contextvars

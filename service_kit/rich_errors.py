@@ -1,5 +1,6 @@
 """google.rpc rich error details: every error carries ErrorInfo{reason} and, when a field is to blame,
 BadRequest.FieldViolation naming it. Servers build them here; clients read them back here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,12 @@ class RpcErrorSpec:
 
 
 def to_status(spec: RpcErrorSpec) -> grpc.Status:
-    spec = RpcErrorSpec(spec.code, _clip(spec.message, MAX_MESSAGE_CHARS), spec.reason,
-                        _clip(spec.field, MAX_FIELD_CHARS) if spec.field else None)
+    spec = RpcErrorSpec(
+        spec.code,
+        _clip(spec.message, MAX_MESSAGE_CHARS),
+        spec.reason,
+        _clip(spec.field, MAX_FIELD_CHARS) if spec.field else None,
+    )
     details: list[any_pb2.Any] = []
     info = error_details_pb2.ErrorInfo(reason=spec.reason, domain=ERROR_DOMAIN)
     if spec.field:

@@ -1,5 +1,6 @@
 """Settings fields every service shares. Each service builds one Settings object at start-up from the
 environment (see .env.example) and passes it down."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -56,7 +57,7 @@ class CommonSettings(BaseSettings):
         return any(self.caller_tokens().values())
 
     @model_validator(mode="after")
-    def _production_needs_real_credentials(self) -> "CommonSettings":
+    def _production_needs_real_credentials(self) -> CommonSettings:
         if self.app_env == "production":
             for name in self.required_production_secrets():
                 value = getattr(self, name)

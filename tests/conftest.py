@@ -1,4 +1,5 @@
 """Fixtures shared across the suite. Area-specific fixtures live in tests/<area>/conftest.py."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """Every setting any service reads is documented in .env.example and in the README's table."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +8,9 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from billing_service.settings import BillingSettings
+from devtools.stripe_standin import StandinSettings
 from gateway.settings import GatewaySettings
 from profile_service.settings import ProfileSettings
-from stripe_standin import StandinSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,12 +27,15 @@ def env_names(cls: type[BaseSettings]) -> set[str]:
 def documented(path: Path) -> set[str]:
     text = path.read_text()
     if path.name == ".env.example":
-        return {line.split("=", 1)[0] for line in text.splitlines() if line and not line.startswith("#") and "=" in line}
+        return {
+            line.split("=", 1)[0] for line in text.splitlines() if line and not line.startswith("#") and "=" in line
+        }
     return {part.strip("` ") for line in text.splitlines() if line.startswith("| `") for part in [line.split("|")[1]]}
 
 
-@pytest.mark.parametrize("cls", [ProfileSettings, BillingSettings, GatewaySettings, StandinSettings],
-                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [ProfileSettings, BillingSettings, GatewaySettings, StandinSettings], ids=lambda c: c.__name__
+)
 @pytest.mark.parametrize("doc", [".env.example", "README.md"])
 def test_every_setting_is_documented(cls, doc):
     missing = env_names(cls) - documented(ROOT / doc)

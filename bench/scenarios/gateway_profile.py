@@ -1,5 +1,6 @@
 """Scenario 2: GET /v1/profile through the gateway (HTTP -> Firebase ID token check -> gRPC -> SQLite) with a
 valid RS256 token, next to a bare FastAPI/uvicorn route returning the same JSON; same HTTP generator."""
+
 from __future__ import annotations
 
 import importlib
@@ -19,24 +20,35 @@ def require(*modules: str) -> None:
     for module in modules:
         try:
             importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - missing or half-written: either way not runnable yet
+        except Exception as exc:
             raise ScenarioSkipped(f"{module} is not importable yet ({type(exc).__name__}: {exc})") from None
 
 
-def gateway_proc(cfg: BenchConfig, folder, issuer: FirebaseIssuer, profile_target: str,
-                 billing_target: str | None = None) -> Proc:
+def gateway_proc(
+    cfg: BenchConfig, folder, issuer: FirebaseIssuer, profile_target: str, billing_target: str | None = None
+) -> Proc:
     port = free_port()
-    env = base_env(GATEWAY_LISTEN=f"127.0.0.1:{port}", PROFILE_TARGET=profile_target,
-                   BILLING_TARGET=billing_target or f"127.0.0.1:{free_port()}",
-                   FIREBASE_PROJECT_ID=issuer.project_id, FIREBASE_CERT_URL=issuer.cert_url,
-                   **cfg.auth_env())
+    env = base_env(
+        GATEWAY_LISTEN=f"127.0.0.1:{port}",
+        PROFILE_TARGET=profile_target,
+        BILLING_TARGET=billing_target or f"127.0.0.1:{free_port()}",
+        FIREBASE_PROJECT_ID=issuer.project_id,
+        FIREBASE_CERT_URL=issuer.cert_url,
+        **cfg.auth_env(),
+    )
     return Proc.module("gateway", "gateway", env, folder, f"127.0.0.1:{port}")
 
 
 def fastapi_proc(folder, body_file) -> Proc:
     port = free_port()
-    return Proc.module("bare-fastapi", "bench.bare_fastapi", base_env(), folder, f"127.0.0.1:{port}",
-                       args=("--listen", f"127.0.0.1:{port}", "--body", str(body_file)))
+    return Proc.module(
+        "bare-fastapi",
+        "bench.bare_fastapi",
+        base_env(),
+        folder,
+        f"127.0.0.1:{port}",
+        args=("--listen", f"127.0.0.1:{port}", "--body", str(body_file)),
+    )
 
 
 class ServiceCredentialRejected(RuntimeError):
@@ -64,8 +76,9 @@ async def _run(cfg: BenchConfig) -> dict:
             async with httpx.AsyncClient(timeout=10, headers=headers) as client:
                 created = await client.post(url)
                 if created.status_code == 401 and "service credential" in created.text:
-                    raise ServiceCredentialRejected("the gateway's calls to the profile service were refused "
-                                                    f"({created.text[:200]})")
+                    raise ServiceCredentialRejected(
+                        f"the gateway's calls to the profile service were refused ({created.text[:200]})"
+                    )
                 if created.status_code not in (200, 201):
                     raise RuntimeError(f"POST /v1/profile: {created.status_code} {created.text[:500]}")
                 reply = await client.get(url)
@@ -80,10 +93,14 @@ async def _run(cfg: BenchConfig) -> dict:
             same_json = anchor_reply.json() == reply.json()
 
             bare_url = f"http://{bare.target}/v1/profile"
-            fig = await alternate(cfg, {
-                "bare FastAPI": lambda c, s: http.run(bare_url, headers, c, s),
-                "gateway": lambda c, s: http.run(url, headers, c, s),
-            }, title="GET /v1/profile")
+            fig = await alternate(
+                cfg,
+                {
+                    "bare FastAPI": lambda c, s: http.run(bare_url, headers, c, s),
+                    "gateway": lambda c, s: http.run(url, headers, c, s),
+                },
+                title="GET /v1/profile",
+            )
             rss = group.rss_mb()
             cert_fetches = issuer.fetches
         finally:
@@ -91,12 +108,21 @@ async def _run(cfg: BenchConfig) -> dict:
     return {
         "name": NAME,
         "title": "2. GET /v1/profile through the gateway (token check + gRPC + SQLite) vs bare FastAPI",
-        "comparisons": {"get_profile_http": {"anchor": "bare FastAPI", "service": "gateway", "figures": fig,
-                                             "body_bytes": len(reply.content), "same_json": same_json,
-                                             "gateway_body_bytes": len(reply.content),
-                                             "anchor_body_bytes": len(anchor_reply.content)}},
-        "ratios": {f"gateway_vs_fastapi_c{c}": ratio(fig["gateway"][c]["rps"], fig["bare FastAPI"][c]["rps"])
-                   for c in cfg.levels},
+        "comparisons": {
+            "get_profile_http": {
+                "anchor": "bare FastAPI",
+                "service": "gateway",
+                "figures": fig,
+                "body_bytes": len(reply.content),
+                "same_json": same_json,
+                "gateway_body_bytes": len(reply.content),
+                "anchor_body_bytes": len(anchor_reply.content),
+            }
+        },
+        "ratios": {
+            f"gateway_vs_fastapi_c{c}": ratio(fig["gateway"][c]["rps"], fig["bare FastAPI"][c]["rps"])
+            for c in cfg.levels
+        },
         "generator": http.name,
         "service_auth": "on (AUTH_TOKEN_GATEWAY/BILLING/BACKEND set for every process)",
         "certificate_fetches": cert_fetches,

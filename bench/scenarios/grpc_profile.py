@@ -1,5 +1,6 @@
 """Scenario 1: GetProfile and GrantTokens (a new idempotency key every call) over gRPC against the profile
 service on SQLite, each next to the bare grpc.aio echo server answering with a reply of the same bytes."""
+
 from __future__ import annotations
 
 import base64
@@ -19,8 +20,11 @@ NAME = "grpc_profile"
 
 def _source(n: int) -> dict[str, str]:
     # What billing records for a purchase.
-    return {"checkout_session_id": f"cs_bench_{n}", "price_id": "price_onetime_5_tokens",
-            "product_id": "prod_token_pack"}
+    return {
+        "checkout_session_id": f"cs_bench_{n}",
+        "price_id": "price_onetime_5_tokens",
+        "product_id": "prod_token_pack",
+    }
 
 
 async def run(cfg: BenchConfig) -> dict:
@@ -33,26 +37,39 @@ async def run(cfg: BenchConfig) -> dict:
         async with grpc.aio.insecure_channel(profile.target) as channel:
             create = stub_call(channel, "CreateProfile", pb.CreateProfileRequest, pb.CreateProfileResponse)
             for uid in uids:
-                await create(pb.CreateProfileRequest(uid=uid, email=f"{uid}@example.com"),
-                             metadata=cfg.metadata("gateway"))
+                await create(
+                    pb.CreateProfileRequest(uid=uid, email=f"{uid}@example.com"), metadata=cfg.metadata("gateway")
+                )
             # Real replies, byte for byte, for the echo server.
             get_reply = await raw_call(channel, "GetProfile", pb.GetProfileRequest)(
-                pb.GetProfileRequest(uid=uids[0]), metadata=cfg.metadata("gateway"))
+                pb.GetProfileRequest(uid=uids[0]), metadata=cfg.metadata("gateway")
+            )
             grant_reply = await raw_call(channel, "GrantTokens", pb.GrantTokensRequest)(
-                pb.GrantTokensRequest(uid=uids[0], amount=5, type=pb.TOKEN_ENTRY_TYPE_PURCHASE,
-                                      idempotency_key="cs_bench_warm", source=_source(0)),
-                metadata=cfg.metadata("billing"))
+                pb.GrantTokensRequest(
+                    uid=uids[0],
+                    amount=5,
+                    type=pb.TOKEN_ENTRY_TYPE_PURCHASE,
+                    idempotency_key="cs_bench_warm",
+                    source=_source(0),
+                ),
+                metadata=cfg.metadata("billing"),
+            )
         replies = folder / "echo_replies.json"
-        replies.write_text(json.dumps({
-            PROFILE_SERVICE + "GetProfile": base64.b64encode(get_reply).decode(),
-            PROFILE_SERVICE + "GrantTokens": base64.b64encode(grant_reply).decode(),
-        }))
+        replies.write_text(
+            json.dumps(
+                {
+                    PROFILE_SERVICE + "GetProfile": base64.b64encode(get_reply).decode(),
+                    PROFILE_SERVICE + "GrantTokens": base64.b64encode(grant_reply).decode(),
+                }
+            )
+        )
         echo = group.add(echo_proc(folder, replies))
         await echo.wait_grpc()
 
         def target(addr: str, method: str, req, resp, caller: str) -> UnaryTarget:
-            return UnaryTarget(addr, PROFILE_SERVICE + method, req.SerializeToString, resp.FromString,
-                               cfg.metadata(caller))
+            return UnaryTarget(
+                addr, PROFILE_SERVICE + method, req.SerializeToString, resp.FromString, cfg.metadata(caller)
+            )
 
         get_targets = {
             "echo": target(echo.target, "GetProfile", pb.GetProfileRequest, pb.GetProfileResponse, "gateway"),
@@ -60,8 +77,9 @@ async def run(cfg: BenchConfig) -> dict:
         }
         grant_targets = {
             "echo": target(echo.target, "GrantTokens", pb.GrantTokensRequest, pb.GrantTokensResponse, "billing"),
-            "GrantTokens": target(profile.target, "GrantTokens", pb.GrantTokensRequest, pb.GrantTokensResponse,
-                                  "billing"),
+            "GrantTokens": target(
+                profile.target, "GrantTokens", pb.GrantTokensRequest, pb.GrantTokensResponse, "billing"
+            ),
         }
         get_requests = [pb.GetProfileRequest(uid=uid) for uid in uids]
         run_ids = itertools.count()
@@ -72,17 +90,28 @@ async def run(cfg: BenchConfig) -> dict:
         def grant_runner(t: UnaryTarget):
             async def go(c: int, s: float):
                 prefix = f"cs_bench_{next(run_ids)}_"
-                return await run_load(t, lambda w, n: pb.GrantTokensRequest(
-                    uid=uids[w % USERS], amount=5, type=pb.TOKEN_ENTRY_TYPE_PURCHASE,
-                    idempotency_key=prefix + str(n), source=_source(n)), c, s)
+                return await run_load(
+                    t,
+                    lambda w, n: pb.GrantTokensRequest(
+                        uid=uids[w % USERS],
+                        amount=5,
+                        type=pb.TOKEN_ENTRY_TYPE_PURCHASE,
+                        idempotency_key=prefix + str(n),
+                        source=_source(n),
+                    ),
+                    c,
+                    s,
+                )
+
             return go
 
         for t in (*get_targets.values(), *grant_targets.values()):
             await t.ready()
         try:
             get_fig = await alternate(cfg, {k: get_runner(t) for k, t in get_targets.items()}, title="GetProfile")
-            grant_fig = await alternate(cfg, {k: grant_runner(t) for k, t in grant_targets.items()},
-                                        title="GrantTokens")
+            grant_fig = await alternate(
+                cfg, {k: grant_runner(t) for k, t in grant_targets.items()}, title="GrantTokens"
+            )
         finally:
             for t in (*get_targets.values(), *grant_targets.values()):
                 await t.close()
@@ -99,10 +128,18 @@ async def run(cfg: BenchConfig) -> dict:
         "name": NAME,
         "title": "1. GetProfile / GrantTokens over gRPC (SQLite) vs bare grpc.aio echo",
         "comparisons": {
-            "get_profile": {"anchor": "echo", "service": "GetProfile", "figures": get_fig,
-                            "reply_bytes": len(get_reply)},
-            "grant_tokens": {"anchor": "echo", "service": "GrantTokens", "figures": grant_fig,
-                             "reply_bytes": len(grant_reply)},
+            "get_profile": {
+                "anchor": "echo",
+                "service": "GetProfile",
+                "figures": get_fig,
+                "reply_bytes": len(get_reply),
+            },
+            "grant_tokens": {
+                "anchor": "echo",
+                "service": "GrantTokens",
+                "figures": grant_fig,
+                "reply_bytes": len(grant_reply),
+            },
         },
         "ratios": ratios,
         "peak_rss_mb": rss,

@@ -5,18 +5,18 @@ the user document).
 The 10 entries are written through GrantTokens. The 100,000 are bulk-inserted into the SQLite file while the
 service is stopped, built with the domain's own entry ids and fingerprints and the store's own row format,
 with consecutive seq and running balance_after; `python -m profile_service audit` must then pass."""
+
 from __future__ import annotations
 
 import itertools
 import sqlite3
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 
 from bench import history_model
-from bench.common import (PROFILE_SERVICE, BenchConfig, Stopwatch, alternate, profile_proc, ratio, run_audit,
-                          stub_call)
+from bench.common import PROFILE_SERVICE, BenchConfig, Stopwatch, alternate, profile_proc, ratio, run_audit, stub_call
 from bench.grpc_load import UnaryTarget, run_load
 from bench.procs import ProcGroup
 from profile_service.domain.ledger import LedgerChange
@@ -36,8 +36,11 @@ WRITE_CAP = 200
 
 
 def _source(i: int) -> dict[str, str]:
-    return {"checkout_session_id": f"cs_hist_{i}", "price_id": "price_onetime_5_tokens",
-            "product_id": "prod_token_pack"}
+    return {
+        "checkout_session_id": f"cs_hist_{i}",
+        "price_id": "price_onetime_5_tokens",
+        "product_id": "prod_token_pack",
+    }
 
 
 def bulk_insert(db, uid: str, count: int) -> float:
@@ -49,20 +52,39 @@ def bulk_insert(db, uid: str, count: int) -> float:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("BEGIN IMMEDIATE")
         tokens, seq = conn.execute("SELECT tokens, ledger_seq FROM users WHERE uid = ?", (uid,)).fetchone()
-        base_time = datetime.now(timezone.utc) - timedelta(seconds=count)
+        base_time = datetime.now(UTC) - timedelta(seconds=count)
         rows = []
         for i in range(count):
-            change = LedgerChange(kind="grant", uid=uid, amount=GRANT, type=EntryType.PURCHASE,
-                                  idempotency_key=f"cs_hist_{i}", source=_source(i))
+            change = LedgerChange(
+                kind="grant",
+                uid=uid,
+                amount=GRANT,
+                type=EntryType.PURCHASE,
+                idempotency_key=f"cs_hist_{i}",
+                source=_source(i),
+            )
             seq += 1
             tokens += GRANT
-            rows.append(_entry_row(LedgerEntry(
-                entry_id=change.entry_id, uid=uid, seq=seq, amount=GRANT, type=EntryType.PURCHASE,
-                timestamp=base_time + timedelta(seconds=i), balance_after=tokens,
-                idempotency_key=change.idempotency_key, fingerprint=change.fingerprint, source=change.source,
-            )))
-        conn.executemany(f"INSERT INTO token_history ({', '.join(ENTRY_COLUMNS)}) "
-                         f"VALUES ({', '.join('?' * len(ENTRY_COLUMNS))})", rows)
+            rows.append(
+                _entry_row(
+                    LedgerEntry(
+                        entry_id=change.entry_id,
+                        uid=uid,
+                        seq=seq,
+                        amount=GRANT,
+                        type=EntryType.PURCHASE,
+                        timestamp=base_time + timedelta(seconds=i),
+                        balance_after=tokens,
+                        idempotency_key=change.idempotency_key,
+                        fingerprint=change.fingerprint,
+                        source=change.source,
+                    )
+                )
+            )
+        conn.executemany(
+            f"INSERT INTO token_history ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' * len(ENTRY_COLUMNS))})",
+            rows,
+        )
         conn.execute("UPDATE users SET tokens = ?, ledger_seq = ? WHERE uid = ?", (tokens, seq, uid))
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -85,16 +107,25 @@ async def run(cfg: BenchConfig) -> dict:
             create = stub_call(channel, "CreateProfile", pb.CreateProfileRequest, pb.CreateProfileResponse)
             grant = stub_call(channel, "GrantTokens", pb.GrantTokensRequest, pb.GrantTokensResponse)
             for uid in (SMALL, LARGE):
-                await create(pb.CreateProfileRequest(uid=uid, email=f"{uid}@example.com"),
-                             metadata=cfg.metadata("gateway"))
+                await create(
+                    pb.CreateProfileRequest(uid=uid, email=f"{uid}@example.com"), metadata=cfg.metadata("gateway")
+                )
             for uid in [SMALL, *fresh]:
                 if uid != SMALL:
-                    await create(pb.CreateProfileRequest(uid=uid, email=f"{uid}@example.com"),
-                                 metadata=cfg.metadata("gateway"))
+                    await create(
+                        pb.CreateProfileRequest(uid=uid, email=f"{uid}@example.com"), metadata=cfg.metadata("gateway")
+                    )
                 for i in range(10):
-                    await grant(pb.GrantTokensRequest(uid=uid, amount=GRANT, type=pb.TOKEN_ENTRY_TYPE_PURCHASE,
-                                                      idempotency_key=f"cs_hist_{i}", source=_source(i)),
-                                metadata=cfg.metadata("billing"))
+                    await grant(
+                        pb.GrantTokensRequest(
+                            uid=uid,
+                            amount=GRANT,
+                            type=pb.TOKEN_ENTRY_TYPE_PURCHASE,
+                            idempotency_key=f"cs_hist_{i}",
+                            source=_source(i),
+                        ),
+                        metadata=cfg.metadata("billing"),
+                    )
     finally:
         group.stop_all()
     # Phase 2: the 100,000, straight into the file, then the audit.
@@ -130,8 +161,13 @@ async def run(cfg: BenchConfig) -> dict:
         def runner(t: UnaryTarget, req):
             return lambda c, s: run_load(t, lambda w, n: req, c, s)
 
-        grant_t = UnaryTarget(profile.target, PROFILE_SERVICE + "GrantTokens", pb.GrantTokensRequest.SerializeToString,
-                              pb.GrantTokensResponse.FromString, cfg.metadata("billing"))
+        grant_t = UnaryTarget(
+            profile.target,
+            PROFILE_SERVICE + "GrantTokens",
+            pb.GrantTokensRequest.SerializeToString,
+            pb.GrantTokensResponse.FromString,
+            cfg.metadata("billing"),
+        )
         await grant_t.ready()
         fresh_users = iter(fresh)
         write_runs = itertools.count()
@@ -139,24 +175,47 @@ async def run(cfg: BenchConfig) -> dict:
         def grant_runner(next_uid):
             async def go(c: int, s: float):
                 uid, prefix = next_uid(), f"cs_w{next(write_runs)}_"
-                return await run_load(grant_t, lambda w, n: pb.GrantTokensRequest(
-                    uid=uid, amount=GRANT, type=pb.TOKEN_ENTRY_TYPE_PURCHASE, idempotency_key=prefix + str(n),
-                    source=_source(n)), c, s, max_requests=WRITE_CAP)
+                return await run_load(
+                    grant_t,
+                    lambda w, n: pb.GrantTokensRequest(
+                        uid=uid,
+                        amount=GRANT,
+                        type=pb.TOKEN_ENTRY_TYPE_PURCHASE,
+                        idempotency_key=prefix + str(n),
+                        source=_source(n),
+                    ),
+                    c,
+                    s,
+                    max_requests=WRITE_CAP,
+                )
+
             return go
 
         try:
-            get_fig = await alternate(cfg, {
-                "10 entries": runner(get_t, pb.GetProfileRequest(uid=SMALL)),
-                big: runner(get_t, pb.GetProfileRequest(uid=LARGE)),
-            }, title="GetProfile")
-            list_fig = await alternate(cfg, {
-                "10 entries": runner(list_t, pb.ListTokenHistoryRequest(uid=SMALL, page_size=PAGE)),
-                big: runner(list_t, pb.ListTokenHistoryRequest(uid=LARGE, page_size=PAGE)),
-            }, title="ListTokenHistory")
-            grant_fig = await alternate(cfg, {
-                "10 entries": grant_runner(lambda: next(fresh_users)),
-                big: grant_runner(lambda: LARGE),
-            }, title=f"GrantTokens (<= {WRITE_CAP} per run)")
+            get_fig = await alternate(
+                cfg,
+                {
+                    "10 entries": runner(get_t, pb.GetProfileRequest(uid=SMALL)),
+                    big: runner(get_t, pb.GetProfileRequest(uid=LARGE)),
+                },
+                title="GetProfile",
+            )
+            list_fig = await alternate(
+                cfg,
+                {
+                    "10 entries": runner(list_t, pb.ListTokenHistoryRequest(uid=SMALL, page_size=PAGE)),
+                    big: runner(list_t, pb.ListTokenHistoryRequest(uid=LARGE, page_size=PAGE)),
+                },
+                title="ListTokenHistory",
+            )
+            grant_fig = await alternate(
+                cfg,
+                {
+                    "10 entries": grant_runner(lambda: next(fresh_users)),
+                    big: grant_runner(lambda: LARGE),
+                },
+                title=f"GrantTokens (<= {WRITE_CAP} per run)",
+            )
         finally:
             await get_t.close()
             await list_t.close()
@@ -171,25 +230,40 @@ async def run(cfg: BenchConfig) -> dict:
             ratios[f"{method}_p50_100k_vs_10_c{c}"] = ratio(fig[big][c]["p50_ms"], fig["10 entries"][c]["p50_ms"])
             ratios[f"{method}_rps_10_vs_100k_c{c}"] = ratio(fig["10 entries"][c]["rps"], fig[big][c]["rps"])
     headline_c = 16 if 16 in cfg.levels else cfg.levels[0]
-    headline = max(v for v in (ratios[f"get_profile_p50_100k_vs_10_c{headline_c}"],
-                               ratios[f"list_history_p50_100k_vs_10_c{headline_c}"]) if v is not None)
+    headline = max(
+        v
+        for v in (
+            ratios[f"get_profile_p50_100k_vs_10_c{headline_c}"],
+            ratios[f"list_history_p50_100k_vs_10_c{headline_c}"],
+        )
+        if v is not None
+    )
     return {
         "name": NAME,
         "title": "4. History growth: 10 vs 100,000 ledger entries (GetProfile, first ListTokenHistory page; GrantTokens)",
         "comparisons": {
             "get_profile": {"anchor": "10 entries", "service": big, "figures": get_fig},
-            "list_history": {"anchor": "10 entries", "service": big, "figures": list_fig,
-                             "page_size": PAGE},
-            "grant_tokens": {"anchor": "10 entries", "service": big, "figures": grant_fig,
-                             "note": f"writes; a fresh 10-entry user per run, at most {WRITE_CAP} calls per run"},
+            "list_history": {"anchor": "10 entries", "service": big, "figures": list_fig, "page_size": PAGE},
+            "grant_tokens": {
+                "anchor": "10 entries",
+                "service": big,
+                "figures": grant_fig,
+                "note": f"writes; a fresh 10-entry user per run, at most {WRITE_CAP} calls per run",
+            },
         },
         "ratios": ratios,
         "history_100k_vs_10": headline,
-        "history_100k_vs_10_definition": (f"worst of the p50 latency ratios (100k / 10) of GetProfile and the first "
-                                          f"ListTokenHistory page ({PAGE} entries) at concurrency {headline_c}"),
+        "history_100k_vs_10_definition": (
+            f"worst of the p50 latency ratios (100k / 10) of GetProfile and the first "
+            f"ListTokenHistory page ({PAGE} entries) at concurrency {headline_c}"
+        ),
         "history_100k_vs_10_writes": ratios[f"grant_tokens_p50_100k_vs_10_c{headline_c}"],
-        "setup": {"entries": cfg.history_entries, "bulk_insert_s": round(insert_s, 2), "audit": audit_out,
-                  "setup_s": setup_s},
+        "setup": {
+            "entries": cfg.history_entries,
+            "bulk_insert_s": round(insert_s, 2),
+            "audit": audit_out,
+            "setup_s": setup_s,
+        },
         "original_layout_model": history_model.run_model(),
         "peak_rss_mb": rss,
     }

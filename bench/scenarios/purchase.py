@@ -4,6 +4,7 @@ stand-in records the event but delivers nothing); then the clock starts, the sig
 `checkout.session.completed` event is POSTed to the gateway's /v1/stripe/webhook (signed with billing's
 webhook secret, HMAC-SHA256 over "t.payload" as Stripe does), and the clock stops when GET /v1/profile shows
 the tokens."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,34 +37,50 @@ def stripe_signature(payload: str, secret: str, timestamp: int | None = None) ->
 def standin_proc(folder, secret: str) -> Proc:
     port = free_port()
     env = base_env(STRIPE_STANDIN_HOST="127.0.0.1", STRIPE_STANDIN_PORT=str(port), STRIPE_WEBHOOK_SECRET=secret)
-    return Proc.module("stripe-standin", "stripe_standin", env, folder, f"127.0.0.1:{port}")
+    return Proc.module("stripe-standin", "devtools.stripe_standin", env, folder, f"127.0.0.1:{port}")
 
 
 def billing_proc(cfg: BenchConfig, folder, profile_target: str, standin: str, secret: str) -> Proc:
     port = free_port()
-    env = base_env(BILLING_LISTEN=f"127.0.0.1:{port}", PROFILE_TARGET=profile_target,
-                   STRIPE_API_BASE=f"http://{standin}", STRIPE_SECRET_KEY=STANDIN_KEY, STRIPE_WEBHOOK_SECRET=secret,
-                   STRIPE_MAX_NETWORK_RETRIES="0", **cfg.auth_env())
+    env = base_env(
+        BILLING_LISTEN=f"127.0.0.1:{port}",
+        PROFILE_TARGET=profile_target,
+        STRIPE_API_BASE=f"http://{standin}",
+        STRIPE_SECRET_KEY=STANDIN_KEY,
+        STRIPE_WEBHOOK_SECRET=secret,
+        STRIPE_MAX_NETWORK_RETRIES="0",
+        **cfg.auth_env(),
+    )
     return Proc.module("billing", "billing_service", env, folder, f"127.0.0.1:{port}")
 
 
 async def run(cfg: BenchConfig) -> dict:
-    require("gateway.__main__", "gateway.app", "billing_service.__main__", "billing_service.server",
-            "stripe_standin.__main__", "stripe_standin.app")
+    require(
+        "gateway.__main__",
+        "gateway.app",
+        "billing_service.__main__",
+        "billing_service.server",
+        "devtools.stripe_standin.__main__",
+        "devtools.stripe_standin.app",
+    )
     return await _run(cfg)
 
 
 async def _prepare(client: httpx.AsyncClient, gateway_url: str, standin_url: str, n: int) -> tuple[str, str]:
     """Creates and pays one Checkout Session; returns (session id, the checkout.session.completed payload)."""
-    made = await client.post(f"{gateway_url}/v1/checkout-sessions", json={"price_id": PRICE_ID, "mode": "payment"},
-                             headers={"Idempotency-Key": f"bench-purchase-{n}"})
+    made = await client.post(
+        f"{gateway_url}/v1/checkout-sessions",
+        json={"price_id": PRICE_ID, "mode": "payment"},
+        headers={"Idempotency-Key": f"bench-purchase-{n}"},
+    )
     if made.status_code == 401 and "service credential" in made.text:
         raise ServiceCredentialRejected(f"a service refused its caller's credential ({made.text[:200]})")
     if made.status_code not in (200, 201):
         raise RuntimeError(f"POST /v1/checkout-sessions: {made.status_code} {made.text[:500]}")
     session_id = made.json()["id"]
-    paid = await client.post(f"{standin_url}/_standin/checkout/sessions/{session_id}/complete",
-                             json={"outcome": "paid"})
+    paid = await client.post(
+        f"{standin_url}/_standin/checkout/sessions/{session_id}/complete", json={"outcome": "paid"}
+    )
     if paid.status_code != 200:
         raise RuntimeError(f"stand-in complete: {paid.status_code} {paid.text[:500]}")
     for event_id in paid.json()["events"]:
@@ -94,8 +111,10 @@ async def _run(cfg: BenchConfig) -> dict:
             await gateway.wait_http("/readyz")
             gateway_url, standin_url = f"http://{gateway.target}", f"http://{standin.target}"
             headers = issuer.headers(UID, f"{UID}@example.com")
-            async with httpx.AsyncClient(timeout=15, headers=headers) as client, \
-                    httpx.AsyncClient(timeout=15) as stripe_side:
+            async with (
+                httpx.AsyncClient(timeout=15, headers=headers) as client,
+                httpx.AsyncClient(timeout=15) as stripe_side,
+            ):
                 created = await client.post(f"{gateway_url}/v1/profile")
                 if created.status_code == 401 and "service credential" in created.text:
                     raise ServiceCredentialRejected(f"the profile service refused the gateway ({created.text[:200]})")
@@ -107,8 +126,14 @@ async def _run(cfg: BenchConfig) -> dict:
                     expected = balance + TOKENS_PER_PURCHASE
                     body = payload.encode()
                     t0 = time.perf_counter()
-                    hook = await stripe_side.post(f"{gateway_url}/v1/stripe/webhook", content=body, headers={
-                        "Content-Type": "application/json", "Stripe-Signature": stripe_signature(payload, secret)})
+                    hook = await stripe_side.post(
+                        f"{gateway_url}/v1/stripe/webhook",
+                        content=body,
+                        headers={
+                            "Content-Type": "application/json",
+                            "Stripe-Signature": stripe_signature(payload, secret),
+                        },
+                    )
                     t_hook = time.perf_counter()
                     if hook.status_code != 200:
                         raise RuntimeError(f"webhook: {hook.status_code} {hook.text[:500]}")
@@ -147,8 +172,10 @@ async def _run(cfg: BenchConfig) -> dict:
         "history_entries_seen": len(history.json()["entries"]),
         "samples_ms": [round(s, 2) for s in samples],
     }
-    cfg.log(f"  purchase -> balance over {len(samples)}: p50 {fmt_ms(result['p50_ms'])} p99 {fmt_ms(result['p99_ms'])}"
-             f" (webhook alone p50 {fmt_ms(result['webhook_p50_ms'])})")
+    cfg.log(
+        f"  purchase -> balance over {len(samples)}: p50 {fmt_ms(result['p50_ms'])} p99 {fmt_ms(result['p99_ms'])}"
+        f" (webhook alone p50 {fmt_ms(result['webhook_p50_ms'])})"
+    )
     return {
         "name": NAME,
         "title": "3. Purchase to balance: signed checkout.session.completed -> gateway webhook -> GET /v1/profile",

@@ -2,6 +2,7 @@
 same number of spenders each on their own user, alternating; outcomes counted per status/reason. Then a
 drain: 64 spenders race to spend 1 token at a time from a balance of exactly DRAIN tokens; exactly DRAIN
 spends may succeed, the rest must be INSUFFICIENT_TOKENS, and the audit must pass afterwards."""
+
 from __future__ import annotations
 
 import asyncio
@@ -34,9 +35,11 @@ async def _drain(target: UnaryTarget, spenders: int) -> dict:
             n = next(counter)
             t0 = time.perf_counter()
             try:
-                await target.call(pb.SpendTokensRequest(uid=DRAIN_UID, amount=1, idempotency_key=f"drain-{n}",
-                                                        reason="bench drain"),
-                                  metadata=target.metadata, timeout=target.timeout)
+                await target.call(
+                    pb.SpendTokensRequest(uid=DRAIN_UID, amount=1, idempotency_key=f"drain-{n}", reason="bench drain"),
+                    metadata=target.metadata,
+                    timeout=target.timeout,
+                )
             except grpc.aio.AioRpcError as exc:
                 info = details_of(exc)
                 outcomes[info.reason if info.reason != info.code.name else info.code.name] += 1
@@ -49,9 +52,14 @@ async def _drain(target: UnaryTarget, spenders: int) -> dict:
     t0 = time.perf_counter()
     await asyncio.gather(*(spender() for _ in range(spenders)))
     elapsed = time.perf_counter() - t0
-    return {"spenders": spenders, "balance_before": DRAIN, "outcomes": dict(outcomes),
-            "seconds": round(elapsed, 3), "ok_rps": round(outcomes["OK"] / elapsed, 1) if elapsed else None,
-            "exactly_drained": outcomes["OK"] == DRAIN}
+    return {
+        "spenders": spenders,
+        "balance_before": DRAIN,
+        "outcomes": dict(outcomes),
+        "seconds": round(elapsed, 3),
+        "ok_rps": round(outcomes["OK"] / elapsed, 1) if elapsed else None,
+        "exactly_drained": outcomes["OK"] == DRAIN,
+    }
 
 
 async def run(cfg: BenchConfig) -> dict:
@@ -66,19 +74,38 @@ async def run(cfg: BenchConfig) -> dict:
             create = stub_call(channel, "CreateProfile", pb.CreateProfileRequest, pb.CreateProfileResponse)
             grant = stub_call(channel, "GrantTokens", pb.GrantTokensRequest, pb.GrantTokensResponse)
             for uid in [HOT, DRAIN_UID, *spread]:
-                await create(pb.CreateProfileRequest(uid=uid, email=f"{uid}@example.com"),
-                             metadata=cfg.metadata("gateway"))
+                await create(
+                    pb.CreateProfileRequest(uid=uid, email=f"{uid}@example.com"), metadata=cfg.metadata("gateway")
+                )
             # Enough that the timed runs never run dry (a few thousand spends a second at most).
-            for uid, amount in [(HOT, MAX_GRANT), (HOT, MAX_GRANT), (DRAIN_UID, DRAIN),
-                                *((uid, MAX_GRANT) for uid in spread)]:
-                await grant(pb.GrantTokensRequest(uid=uid, amount=amount, type=pb.TOKEN_ENTRY_TYPE_ADJUSTMENT,
-                                                  idempotency_key=f"seed-{uid}-{amount}"),
-                            metadata=cfg.metadata("billing"))
-            balance_before = (await stub_call(channel, "GetProfile", pb.GetProfileRequest, pb.GetProfileResponse)(
-                pb.GetProfileRequest(uid=HOT), metadata=cfg.metadata("backend"))).profile.tokens
+            for uid, amount in [
+                (HOT, MAX_GRANT),
+                (HOT, MAX_GRANT),
+                (DRAIN_UID, DRAIN),
+                *((uid, MAX_GRANT) for uid in spread),
+            ]:
+                await grant(
+                    pb.GrantTokensRequest(
+                        uid=uid,
+                        amount=amount,
+                        type=pb.TOKEN_ENTRY_TYPE_ADJUSTMENT,
+                        idempotency_key=f"seed-{uid}-{amount}",
+                    ),
+                    metadata=cfg.metadata("billing"),
+                )
+            balance_before = (
+                await stub_call(channel, "GetProfile", pb.GetProfileRequest, pb.GetProfileResponse)(
+                    pb.GetProfileRequest(uid=HOT), metadata=cfg.metadata("backend")
+                )
+            ).profile.tokens
 
-        spend = UnaryTarget(profile.target, PROFILE_SERVICE + "SpendTokens", pb.SpendTokensRequest.SerializeToString,
-                            pb.SpendTokensResponse.FromString, cfg.metadata("backend"))
+        spend = UnaryTarget(
+            profile.target,
+            PROFILE_SERVICE + "SpendTokens",
+            pb.SpendTokensRequest.SerializeToString,
+            pb.SpendTokensResponse.FromString,
+            cfg.metadata("backend"),
+        )
         await spend.ready()
         run_ids = itertools.count()
         totals = {"one user": Counter(), "own user each": Counter()}
@@ -86,23 +113,37 @@ async def run(cfg: BenchConfig) -> dict:
         def runner(label: str, uid_of):
             async def go(c: int, s: float):
                 prefix = f"spend-{next(run_ids)}-"
-                result = await run_load(spend, lambda w, n: pb.SpendTokensRequest(
-                    uid=uid_of(w), amount=1, idempotency_key=prefix + str(n), reason="bench"), c, s)
+                result = await run_load(
+                    spend,
+                    lambda w, n: pb.SpendTokensRequest(
+                        uid=uid_of(w), amount=1, idempotency_key=prefix + str(n), reason="bench"
+                    ),
+                    c,
+                    s,
+                )
                 totals[label]["OK"] += result.ok
                 totals[label].update(result.errors)
                 return result
+
             return go
 
         try:
-            fig = await alternate(cfg, {
-                "own user each": runner("own user each", lambda w: spread[w % SPREAD]),
-                "one user": runner("one user", lambda w: HOT),
-            }, title="SpendTokens")
+            fig = await alternate(
+                cfg,
+                {
+                    "own user each": runner("own user each", lambda w: spread[w % SPREAD]),
+                    "one user": runner("one user", lambda w: HOT),
+                },
+                title="SpendTokens",
+            )
             drain = await _drain(spend, 64)
             cfg.log(f"  drain: {drain}")
             async with grpc.aio.insecure_channel(profile.target) as channel:
-                balance_after = (await stub_call(channel, "GetProfile", pb.GetProfileRequest, pb.GetProfileResponse)(
-                    pb.GetProfileRequest(uid=HOT), metadata=cfg.metadata("backend"))).profile.tokens
+                balance_after = (
+                    await stub_call(channel, "GetProfile", pb.GetProfileRequest, pb.GetProfileResponse)(
+                        pb.GetProfileRequest(uid=HOT), metadata=cfg.metadata("backend")
+                    )
+                ).profile.tokens
         finally:
             await spend.close()
         rss = group.rss_mb()
@@ -114,14 +155,22 @@ async def run(cfg: BenchConfig) -> dict:
         "name": NAME,
         "title": "5. SpendTokens contention: spenders on one user vs each on their own user",
         "comparisons": {"spend": {"anchor": "own user each", "service": "one user", "figures": fig}},
-        "ratios": {f"one_user_vs_spread_c{c}": ratio(fig["one user"][c]["rps"], fig["own user each"][c]["rps"])
-                   for c in cfg.levels},
+        "ratios": {
+            f"one_user_vs_spread_c{c}": ratio(fig["one user"][c]["rps"], fig["own user each"][c]["rps"])
+            for c in cfg.levels
+        },
         "outcomes": {label: dict(counter) for label, counter in totals.items()},
-        "hot_user_balance": {"before": balance_before, "after": balance_after, "successful_spends": spent_ok,
-                             "consistent": balance_before - balance_after == spent_ok},
-        "retries": ("none: the SQLite store runs every transaction on one writer thread (BEGIN IMMEDIATE), so "
-                    "contending spends queue instead of conflicting; aborts would show as UNAVAILABLE/"
-                    "STORE_UNAVAILABLE (busy timeout) in the outcome counts"),
+        "hot_user_balance": {
+            "before": balance_before,
+            "after": balance_after,
+            "successful_spends": spent_ok,
+            "consistent": balance_before - balance_after == spent_ok,
+        },
+        "retries": (
+            "none: the SQLite store runs every transaction on one writer thread (BEGIN IMMEDIATE), so "
+            "contending spends queue instead of conflicting; aborts would show as UNAVAILABLE/"
+            "STORE_UNAVAILABLE (busy timeout) in the outcome counts"
+        ),
         "drain": drain,
         "audit": {"exit_code": audit_rc, "output": audit_out.splitlines()[-1] if audit_out else ""},
         "peak_rss_mb": rss,

@@ -5,6 +5,7 @@ purchase flow in a browser.
     dev = LocalDev(settings)          # create_app: app.include_router(dev.router)
     static_certs = dev.start(app)     # lifespan: loads/creates the key; the verifier trusts these certs
 """
+
 from __future__ import annotations
 
 from fastapi import FastAPI

@@ -1,12 +1,14 @@
 """Routes of the local profile: POST /local/sign-in, and the page to try the purchase flow (GET /, /success,
 /cancel and its two static files). None of them is in the OpenAPI description: they are not the API."""
+
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path as PathParam, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,8 +68,9 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.post("/local/sign-in", response_model=DevSignInReply, dependencies=[JsonBody])
-async def sign_in(body: DevSignInRequest, settings: SettingsDep,
-                  signer: Annotated[DevSigner, Depends(get_signer)], response: Response) -> DevSignInReply:
+async def sign_in(
+    body: DevSignInRequest, settings: SettingsDep, signer: Annotated[DevSigner, Depends(get_signer)], response: Response
+) -> DevSignInReply:
     """A Firebase-shaped ID token for any test user, signed with the development key."""
     token = signer.id_token(settings.firebase_project_id, body.uid, body.email or None)
     response.headers["Cache-Control"] = "no-store"
@@ -95,5 +98,6 @@ async def static_file(name: Annotated[str, PathParam(max_length=64)]) -> Respons
     media_type = STATIC_FILES.get(name)
     if media_type is None:
         raise api_error(404, "no such file", "ROUTE_NOT_FOUND")
-    return Response(_read(name), media_type=media_type,
-                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+    return Response(
+        _read(name), media_type=media_type, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+    )

@@ -1,6 +1,7 @@
 """The local profile's development signing key: Firebase-shaped RS256 ID tokens the gateway's own verifier
 trusts through its static certificates. Never used in production (the settings refuse LOCAL_DEV_SIGN_IN
 there, and without it the key is neither made nor trusted)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,21 +30,24 @@ class DevSigner:
 
     def __init__(self, key: rsa.RSAPrivateKey) -> None:
         self._key = key
-        public_der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+        public_der = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         # Google's key ids are 40 hex digits; this prefix can never be one of them.
         self.kid = "local-dev-" + hashlib.sha256(public_der).hexdigest()[:24]
         self.certificate_pem = _self_signed(key)
-        private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
+        private_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         self._signer = crypt.RSASigner.from_string(private_pem, key_id=self.kid)
 
     def trusted_certs(self) -> dict[str, str]:
         """``{kid: certificate PEM}`` for the verifier's static certificates."""
         return {self.kid: self.certificate_pem}
 
-    def claims(self, project_id: str, uid: str, email: str | None, now: float | None = None,
-               lifetime_s: int = TOKEN_LIFETIME_S) -> dict[str, Any]:
+    def claims(
+        self, project_id: str, uid: str, email: str | None, now: float | None = None, lifetime_s: int = TOKEN_LIFETIME_S
+    ) -> dict[str, Any]:
         """The claims Firebase Auth puts in an ID token after a custom-token sign-in."""
         issued = int(now if now is not None else time.time())
         claims: dict[str, Any] = {
@@ -64,19 +68,21 @@ class DevSigner:
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(self._signer, claims).decode("ascii")
 
-    def id_token(self, project_id: str, uid: str, email: str | None = None,
-                 lifetime_s: int = TOKEN_LIFETIME_S) -> str:
+    def id_token(self, project_id: str, uid: str, email: str | None = None, lifetime_s: int = TOKEN_LIFETIME_S) -> str:
         return self.sign(self.claims(project_id, uid, email, lifetime_s=lifetime_s))
 
 
 def _self_signed(key: rsa.RSAPrivateKey) -> str:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _CERT_NAME)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
@@ -92,8 +98,9 @@ def _load_or_create(path: Path) -> rsa.RSAPrivateKey:
         data = path.read_bytes()
     except FileNotFoundError:
         key = _generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -1,4 +1,5 @@
 """/v1/checkout-sessions: start a Stripe Checkout, and the success page's "did it work?" call."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,16 +11,26 @@ from fastapi import APIRouter, Header, Path, Response, status
 from gateway import convert
 from gateway.deps import BillingClient, CurrentUser, JsonBody, ProfileClient
 from gateway.errors import (
-    AUTH_ERROR_RESPONSES, COMMON_ERROR_RESPONSES, CONFLICT_RESPONSES, JSON_BODY_ERROR_RESPONSES,
+    AUTH_ERROR_RESPONSES,
+    COMMON_ERROR_RESPONSES,
+    CONFLICT_RESPONSES,
+    JSON_BODY_ERROR_RESPONSES,
 )
 from gateway.schemas import (
-    IDEMPOTENCY_KEY_PATTERN, SESSION_ID_PATTERN, CheckoutSession, CheckoutSessionCreate, CheckoutSessionStatus,
+    IDEMPOTENCY_KEY_PATTERN,
+    SESSION_ID_PATTERN,
+    CheckoutSession,
+    CheckoutSessionCreate,
+    CheckoutSessionStatus,
 )
 from tokens.billing.v1 import billing_service_pb2 as billing_pb
 from tokens.profile.v1 import profile_service_pb2 as profile_pb
 
-router = APIRouter(prefix="/v1/checkout-sessions", tags=["checkout"],
-                   responses={**COMMON_ERROR_RESPONSES, **AUTH_ERROR_RESPONSES, **CONFLICT_RESPONSES})
+router = APIRouter(
+    prefix="/v1/checkout-sessions",
+    tags=["checkout"],
+    responses={**COMMON_ERROR_RESPONSES, **AUTH_ERROR_RESPONSES, **CONFLICT_RESPONSES},
+)
 
 
 def stripe_request_id(uid: str, idempotency_key: str | None) -> str:
@@ -45,20 +56,28 @@ async def create_checkout_session(
     profile: ProfileClient,
     billing: BillingClient,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN,
-        description="Retries with the same key return the same session.")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Retries with the same key return the same session.",
+        ),
+    ] = None,
 ) -> CheckoutSession:
     # Billing links the Stripe customer to the profile, so the profile must exist (CreateProfile is idempotent).
     await profile.call(profile.stub.CreateProfile, profile_pb.CreateProfileRequest(uid=user.uid, email=user.email))
-    reply = await billing.call(billing.stub.CreateCheckoutSession, billing_pb.CreateCheckoutSessionRequest(
-        uid=user.uid,
-        price_id=body.price_id,
-        mode=convert.PRICE_MODE_TO_PB[body.mode],
-        quantity=body.quantity,
-        request_id=stripe_request_id(user.uid, idempotency_key),
-        email=user.email,
-    ))
+    reply = await billing.call(
+        billing.stub.CreateCheckoutSession,
+        billing_pb.CreateCheckoutSessionRequest(
+            uid=user.uid,
+            price_id=body.price_id,
+            mode=convert.PRICE_MODE_TO_PB[body.mode],
+            quantity=body.quantity,
+            request_id=stripe_request_id(user.uid, idempotency_key),
+            email=user.email,
+        ),
+    )
     response.headers["Location"] = f"/v1/checkout-sessions/{reply.session_id}"
     return CheckoutSession(id=reply.session_id, url=reply.url)
 
@@ -73,6 +92,8 @@ async def get_checkout_session(
     user: CurrentUser,
     billing: BillingClient,
 ) -> CheckoutSessionStatus:
-    reply = await billing.call(billing.stub.FulfillCheckoutSession, billing_pb.FulfillCheckoutSessionRequest(
-        session_id=session_id, uid=user.uid))
+    reply = await billing.call(
+        billing.stub.FulfillCheckoutSession,
+        billing_pb.FulfillCheckoutSessionRequest(session_id=session_id, uid=user.uid),
+    )
     return convert.fulfillment(session_id, reply)

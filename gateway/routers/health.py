@@ -1,4 +1,5 @@
 """/healthz (liveness: the process answers), /readyz (both services SERVING per grpc.health.v1), /metrics."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,12 +31,17 @@ async def readyz(request: Request) -> Readiness:
     downstream: Downstream = request.app.state.downstream
     timeout = min(READY_TIMEOUT_S, request.app.state.settings.downstream_timeout_s)
     profile, billing = await asyncio.gather(
-        downstream.profile.serving_status(timeout), downstream.billing.serving_status(timeout))
+        downstream.profile.serving_status(timeout), downstream.billing.serving_status(timeout)
+    )
     services = {"profile": profile, "billing": billing}
     if any(state != "SERVING" for state in services.values()):
         summary = ", ".join(f"{name}: {state}" for name, state in services.items())
-        raise api_error(503, f"not ready ({summary})", "NOT_READY",
-                        headers={"Retry-After": str(request.app.state.settings.retry_after_s)})
+        raise api_error(
+            503,
+            f"not ready ({summary})",
+            "NOT_READY",
+            headers={"Retry-After": str(request.app.state.settings.retry_after_s)},
+        )
     return Readiness(services=services)
 
 

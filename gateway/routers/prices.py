@@ -1,4 +1,5 @@
 """/v1/prices: the catalogue, from billing."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter

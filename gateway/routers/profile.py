@@ -1,4 +1,5 @@
 """/v1/profile: the caller's own profile and token history. The uid always comes from the verified token."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -12,8 +13,7 @@ from gateway.errors import AUTH_ERROR_RESPONSES, COMMON_ERROR_RESPONSES, JSON_BO
 from gateway.schemas import TokenHistoryPage, UserDataUpdate, UserProfileData
 from tokens.profile.v1 import profile_service_pb2 as pb
 
-router = APIRouter(prefix="/v1/profile", tags=["profile"],
-                   responses={**COMMON_ERROR_RESPONSES, **AUTH_ERROR_RESPONSES})
+router = APIRouter(prefix="/v1/profile", tags=["profile"], responses={**COMMON_ERROR_RESPONSES, **AUTH_ERROR_RESPONSES})
 
 MAX_PAGE_TOKEN_LEN = 512
 
@@ -23,8 +23,10 @@ MAX_PAGE_TOKEN_LEN = 512
     response_model=UserProfileData,
     status_code=status.HTTP_200_OK,
     summary="Create the caller's profile (sign-up); on later sign-ins refresh email and last_login",
-    responses={201: {"model": UserProfileData, "description": "Created."},
-               200: {"description": "The profile already existed."}},
+    responses={
+        201: {"model": UserProfileData, "description": "Created."},
+        200: {"description": "The profile already existed."},
+    },
 )
 async def create_profile(user: CurrentUser, profile: ProfileClient, response: Response) -> UserProfileData:
     created = await profile.call(profile.stub.CreateProfile, pb.CreateProfileRequest(uid=user.uid, email=user.email))
@@ -38,8 +40,10 @@ async def create_profile(user: CurrentUser, profile: ProfileClient, response: Re
     if user.email and user.email != created.profile.email:
         paths.append("email")
         changes.email = user.email
-    updated = await profile.call(profile.stub.UpdateProfile, pb.UpdateProfileRequest(
-        profile=changes, update_mask=field_mask_pb2.FieldMask(paths=paths)))
+    updated = await profile.call(
+        profile.stub.UpdateProfile,
+        pb.UpdateProfileRequest(profile=changes, update_mask=field_mask_pb2.FieldMask(paths=paths)),
+    )
     return convert.profile(updated.profile)
 
 
@@ -61,8 +65,10 @@ async def update_profile(body: UserDataUpdate, user: CurrentUser, profile: Profi
     changes = pb.UserProfile(uid=user.uid)
     if "display_name" in paths:
         changes.display_name = body.display_name or ""
-    reply = await profile.call(profile.stub.UpdateProfile, pb.UpdateProfileRequest(
-        profile=changes, update_mask=field_mask_pb2.FieldMask(paths=paths)))
+    reply = await profile.call(
+        profile.stub.UpdateProfile,
+        pb.UpdateProfileRequest(profile=changes, update_mask=field_mask_pb2.FieldMask(paths=paths)),
+    )
     return convert.profile(reply.profile)
 
 
@@ -71,11 +77,14 @@ async def token_history(
     user: CurrentUser,
     profile: ProfileClient,
     page_size: Annotated[int, Query(ge=1, le=100, description="Entries per page (default 20).")] = 20,
-    page_token: Annotated[str | None, Query(max_length=MAX_PAGE_TOKEN_LEN,
-                                            description="next_page_token of the previous page.")] = None,
+    page_token: Annotated[
+        str | None, Query(max_length=MAX_PAGE_TOKEN_LEN, description="next_page_token of the previous page.")
+    ] = None,
 ) -> TokenHistoryPage:
-    reply = await profile.call(profile.stub.ListTokenHistory, pb.ListTokenHistoryRequest(
-        uid=user.uid, page_size=page_size, page_token=page_token or ""))
+    reply = await profile.call(
+        profile.stub.ListTokenHistory,
+        pb.ListTokenHistoryRequest(uid=user.uid, page_size=page_size, page_token=page_token or ""),
+    )
     return TokenHistoryPage(
         entries=[convert.transaction(e) for e in reply.entries],
         next_page_token=reply.next_page_token or None,

@@ -3,6 +3,7 @@
 The raw bytes go to billing untouched (never parsed and re-serialised: the signature covers the exact
 bytes). Stripe redelivers on any non-2xx, so only "recorded" answers 200: a bad signature is 400, billing
 unavailable is 503, and any other failure is a 5xx."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
@@ -24,11 +25,15 @@ MAX_SIGNATURE_LEN = 4096
     summary="Stripe webhook endpoint (signed by Stripe; no bearer token)",
     responses={k: v for k, v in COMMON_ERROR_RESPONSES.items() if k in (400, 404, 405, 413, 422, 500, 502, 503)},
     openapi_extra={
-        "parameters": [{
-            "name": SIGNATURE_HEADER, "in": "header", "required": True,
-            "description": "Stripe's signature of the raw body: t=TIMESTAMP,v1=HMAC...",
-            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_SIGNATURE_LEN},
-        }],
+        "parameters": [
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "description": "Stripe's signature of the raw body: t=TIMESTAMP,v1=HMAC...",
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_SIGNATURE_LEN},
+            }
+        ],
         "requestBody": {
             "required": True,
             "description": "The Stripe event, exactly as Stripe sent it.",
@@ -46,12 +51,14 @@ async def stripe_webhook(request: Request, billing: BillingClient) -> WebhookRec
     if not payload:
         raise api_error(400, "the webhook body is empty", "MISSING_BODY")
     try:
-        reply = await billing.call(billing.stub.HandleStripeWebhook,
-                                   pb.HandleStripeWebhookRequest(payload=payload, signature_header=signature))
+        reply = await billing.call(
+            billing.stub.HandleStripeWebhook, pb.HandleStripeWebhookRequest(payload=payload, signature_header=signature)
+        )
     except ApiError as exc:
         if exc.status in (400, 503):
             raise
         # Not recorded: anything else must make Stripe redeliver, so never a 4xx that looks final.
-        raise ApiError(500 if exc.status < 500 else exc.status, exc.code, exc.message, exc.reason, exc.field,
-                       exc.headers) from None
+        raise ApiError(
+            500 if exc.status < 500 else exc.status, exc.code, exc.message, exc.reason, exc.field, exc.headers
+        ) from None
     return WebhookReceipt(event_id=reply.event_id, event_type=reply.event_type, action=reply.action)

@@ -1,4 +1,5 @@
 """Domain errors. Each service maps them to gRPC statuses in exactly one place (error_mapping.py)."""
+
 from __future__ import annotations
 
 
@@ -34,9 +35,7 @@ class InsufficientTokens(DomainError):
 
 class IdempotencyKeyReused(DomainError):
     def __init__(self, key: str) -> None:
-        super().__init__(
-            f"idempotency_key {key!r} was already used with different parameters", "idempotency_key"
-        )
+        super().__init__(f"idempotency_key {key!r} was already used with different parameters", "idempotency_key")
 
 
 class StoreUnavailable(DomainError):

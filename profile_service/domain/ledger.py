@@ -1,6 +1,7 @@
 """The ledger rules. Each function is pure: given the stored profile (and, for ledger changes, the entry
 already stored under the idempotency key), it returns what to write and what to answer. Stores run them
 inside one transaction, so a retried transaction simply calls them again."""
+
 from __future__ import annotations
 
 import hashlib
@@ -131,12 +132,26 @@ def open_legacy_balance(profile: Profile | None, prior: LedgerEntry | None, uid:
         return Writes(None, None, LedgerResult(prior, prior.balance_after, already_applied=True))
     if profile.ledger_seq != 0 or profile.tokens <= 0:
         return Writes(None, None, None)  # nothing to adopt: already on the ledger, or empty
-    change = LedgerChange(kind="grant", uid=uid, amount=profile.tokens, type=EntryType.ADJUSTMENT,
-                          idempotency_key=OPENING_BALANCE_KEY, source={"migrated_from": "legacy tokens field"},
-                          reason="opening balance adopted from the original profile document")
+    change = LedgerChange(
+        kind="grant",
+        uid=uid,
+        amount=profile.tokens,
+        type=EntryType.ADJUSTMENT,
+        idempotency_key=OPENING_BALANCE_KEY,
+        source={"migrated_from": "legacy tokens field"},
+        reason="opening balance adopted from the original profile document",
+    )
     entry = LedgerEntry(
-        entry_id=change.entry_id, uid=uid, seq=1, amount=profile.tokens, type=EntryType.ADJUSTMENT, timestamp=now,
-        balance_after=profile.tokens, idempotency_key=OPENING_BALANCE_KEY, fingerprint=change.fingerprint,
-        source=dict(change.source), reason=change.reason,
+        entry_id=change.entry_id,
+        uid=uid,
+        seq=1,
+        amount=profile.tokens,
+        type=EntryType.ADJUSTMENT,
+        timestamp=now,
+        balance_after=profile.tokens,
+        idempotency_key=OPENING_BALANCE_KEY,
+        fingerprint=change.fingerprint,
+        source=dict(change.source),
+        reason=change.reason,
     )
     return Writes(profile.with_(ledger_seq=1), entry, LedgerResult(entry, profile.tokens, already_applied=False))

@@ -1,4 +1,5 @@
 """Profile and ledger entry records. Field names follow the original Firestore documents."""
+
 from __future__ import annotations
 
 import enum
@@ -40,7 +41,7 @@ class Profile:
     # Sequence number of the newest ledger entry; orders history without trusting clocks.
     ledger_seq: int = 0
 
-    def with_(self, **changes) -> "Profile":
+    def with_(self, **changes) -> Profile:
         return replace(self, **changes)
 
 

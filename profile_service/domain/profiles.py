@@ -1,4 +1,5 @@
 """Profile rules other than the ledger: creation, user edits, the Stripe customer link, entitlements."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,10 +11,21 @@ from profile_service.domain.model import Profile
 
 # Fields a user may change about themselves. Everything else is owned by billing or the ledger.
 USER_EDITABLE = frozenset({"email", "display_name", "last_login"})
-READ_ONLY = frozenset({
-    "uid", "tokens", "has_access", "one_time_purchase", "stripe_customer_id", "purchase_date", "product_id",
-    "price_id", "subscription_status", "current_period_end", "created_at",
-})
+READ_ONLY = frozenset(
+    {
+        "uid",
+        "tokens",
+        "has_access",
+        "one_time_purchase",
+        "stripe_customer_id",
+        "purchase_date",
+        "product_id",
+        "price_id",
+        "subscription_status",
+        "current_period_end",
+        "created_at",
+    }
+)
 
 
 def create_profile(existing: Profile | None, uid: str, email: str, now: datetime) -> Writes:
@@ -56,7 +68,11 @@ def link_customer(existing: Profile | None, uid: str, customer_id: str) -> Write
 
 
 def set_entitlements(
-    existing: Profile | None, uid: str, has_access: bool, status: str, period_end: datetime | None,
+    existing: Profile | None,
+    uid: str,
+    has_access: bool,
+    status: str,
+    period_end: datetime | None,
     event_time: datetime,
 ) -> Writes:
     if existing is None:

@@ -1,4 +1,5 @@
 """Input limits. Every violation names its field; nothing is written when one is found."""
+
 from __future__ import annotations
 
 from profile_service.domain.errors import InvalidArgument

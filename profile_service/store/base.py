@@ -1,4 +1,5 @@
 """The store interface. A store provides transactions and reads; it never decides anything itself."""
+
 from __future__ import annotations
 
 import abc

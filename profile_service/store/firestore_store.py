@@ -11,12 +11,13 @@ users/{uid}/token_history/{entry_id}  one document per ledger entry (never an ar
 Every change is one Firestore transaction that reads the profile and the entry, calls the pure decide function
 and writes what it returns. The transaction body has no other side effect because Firestore retries it.
 """
+
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -52,13 +53,21 @@ def _utc(value: Any) -> datetime | None:
     """Firestore timestamps come back as DatetimeWithNanoseconds; hand out plain aware UTC datetimes."""
     if value is None:
         return None
-    value = value.astimezone(timezone.utc)
-    return datetime(value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond,
-                    tzinfo=timezone.utc)
+    value = value.astimezone(UTC)
+    return datetime(
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+        tzinfo=UTC,
+    )
 
 
 def _stored_time(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(timezone.utc)
+    return None if value is None else value.astimezone(UTC)
 
 
 def profile_document(profile: Profile) -> dict[str, Any]:
@@ -130,8 +139,9 @@ def _in_chain(exc: BaseException, kinds: type | tuple[type, ...]) -> BaseExcepti
 
 
 class FirestoreStore(ProfileStore):
-    def __init__(self, project: str, database: str = "(default)", max_attempts: int = 25, *,
-                 rpc_timeout: float | None = 30.0) -> None:
+    def __init__(
+        self, project: str, database: str = "(default)", max_attempts: int = 25, *, rpc_timeout: float | None = 30.0
+    ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self._project = project
@@ -177,7 +187,10 @@ class FirestoreStore(ProfileStore):
             predicate=retry_async.if_exception_type(
                 gexc.ServiceUnavailable, gexc.InternalServerError, gexc.DeadlineExceeded, gexc.ResourceExhausted
             ),
-            initial=0.1, maximum=2.0, multiplier=1.5, timeout=self._rpc_timeout,
+            initial=0.1,
+            maximum=2.0,
+            multiplier=1.5,
+            timeout=self._rpc_timeout,
         )
         return {"retry": retry, "timeout": self._rpc_timeout}
 
@@ -206,7 +219,7 @@ class FirestoreStore(ProfileStore):
                 entry_snap = snapshots[entry_ref.path]
                 if entry_snap.exists:
                     prior = entry_from(uid, entry_ref.id, entry_snap.to_dict())
-            writes = decide(profile, prior, datetime.now(timezone.utc))
+            writes = decide(profile, prior, datetime.now(UTC))
             # The entry first: the order means nothing to Firestore (a commit is atomic), but a store that
             # applies writes one by one then stops at a duplicate before touching the balance.
             if writes.entry is not None:
@@ -247,9 +260,7 @@ class FirestoreStore(ProfileStore):
                 if unavailable is not None:
                     raise StoreUnavailable(f"profile store unavailable: {unavailable}") from exc
                 raise
-        raise StoreUnavailable(
-            f"profile store unavailable: transaction gave up after {attempts} attempts"
-        ) from last
+        raise StoreUnavailable(f"profile store unavailable: transaction gave up after {attempts} attempts") from last
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -300,14 +311,17 @@ class FirestoreStore(ProfileStore):
         async def body(transaction: AsyncTransaction) -> AuditRow:
             snap = await user_ref.get(transaction=transaction, **kwargs)
             tokens = int((snap.to_dict() or {}).get("tokens") or 0) if snap.exists else 0
-            totals = await history.count(alias="count").sum("amount", alias="sum").get(transaction=transaction,
-                                                                                     **kwargs)
+            totals = (
+                await history.count(alias="count").sum("amount", alias="sum").get(transaction=transaction, **kwargs)
+            )
             by_alias = {result.alias: result.value for result in totals[0]}
-            newest = await history.order_by("seq", direction=firestore.Query.DESCENDING).limit(1).get(
-                transaction=transaction, **kwargs)
+            newest = (
+                await history.order_by("seq", direction=firestore.Query.DESCENDING)
+                .limit(1)
+                .get(transaction=transaction, **kwargs)
+            )
             newest_balance = int(newest[0].get("balance_after")) if newest else None
-            return AuditRow(uid, tokens, int(by_alias.get("sum") or 0), int(by_alias.get("count") or 0),
-                            newest_balance)
+            return AuditRow(uid, tokens, int(by_alias.get("sum") or 0), int(by_alias.get("count") or 0), newest_balance)
 
         transaction = self.client.transaction(read_only=True)
         return await firestore.async_transactional(body)(transaction)

@@ -1,5 +1,6 @@
 """SQLite store: the embedded default. WAL mode; one BEGIN IMMEDIATE transaction per change, run on a
 single writer thread (SQLite has one writer anyway), reads on their own connections."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from profile_service.domain.errors import StoreUnavailable
@@ -53,13 +54,36 @@ CREATE TABLE IF NOT EXISTS token_history (
 """
 
 PROFILE_COLUMNS = (
-    "uid", "email", "created_at", "last_login", "stripe_customer_id", "has_access", "one_time_purchase", "tokens",
-    "purchase_date", "product_id", "price_id", "subscription_status", "current_period_end", "display_name",
-    "entitlements_as_of", "ledger_seq",
+    "uid",
+    "email",
+    "created_at",
+    "last_login",
+    "stripe_customer_id",
+    "has_access",
+    "one_time_purchase",
+    "tokens",
+    "purchase_date",
+    "product_id",
+    "price_id",
+    "subscription_status",
+    "current_period_end",
+    "display_name",
+    "entitlements_as_of",
+    "ledger_seq",
 )
 ENTRY_COLUMNS = (
-    "uid", "seq", "entry_id", "amount", "type", "timestamp", "balance_after", "idempotency_key", "fingerprint",
-    "source", "reason", "shortfall",
+    "uid",
+    "seq",
+    "entry_id",
+    "amount",
+    "type",
+    "timestamp",
+    "balance_after",
+    "idempotency_key",
+    "fingerprint",
+    "source",
+    "reason",
+    "shortfall",
 )
 UPSERT_PROFILE = (
     f"INSERT INTO users ({', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * len(PROFILE_COLUMNS))}) "
@@ -70,7 +94,7 @@ _BOOL_FIELDS = ("has_access", "one_time_purchase")
 
 
 def _ts(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -100,8 +124,18 @@ def _profile_from(row: sqlite3.Row) -> Profile:
 
 def _entry_row(e: LedgerEntry) -> tuple:
     return (
-        e.uid, e.seq, e.entry_id, e.amount, e.type.value, _ts(e.timestamp), e.balance_after, e.idempotency_key,
-        e.fingerprint, json.dumps(e.source, sort_keys=True), e.reason, e.shortfall,
+        e.uid,
+        e.seq,
+        e.entry_id,
+        e.amount,
+        e.type.value,
+        _ts(e.timestamp),
+        e.balance_after,
+        e.idempotency_key,
+        e.fingerprint,
+        json.dumps(e.source, sort_keys=True),
+        e.reason,
+        e.shortfall,
     )
 
 
@@ -127,8 +161,9 @@ class SqliteStore(ProfileStore):
         self._loop_conn: sqlite3.Connection | None = None
 
     def _open(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False,
-                               timeout=busy_timeout_ms / 1000)
+        conn = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+        )
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -192,7 +227,7 @@ class SqliteStore(ProfileStore):
                     f"SELECT {', '.join(ENTRY_COLUMNS)} FROM token_history WHERE entry_id = ?", (entry_id,)
                 ).fetchone()
                 prior = _entry_from(erow) if erow else None
-            writes = decide(profile, prior, datetime.now(timezone.utc))
+            writes = decide(profile, prior, datetime.now(UTC))
             if writes.profile is not None:
                 # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, which makes SQLite check
                 # every token_history row of the user against the foreign key (writes grew with history).

@@ -1,6 +1,7 @@
 """Billing fixtures: the real billing service over gRPC, the real profile service (SQLite), the Stripe
 stand-in in the same loop, the real stripe SDK, and an HTTP relay so the stand-in delivers webhooks to
 billing the way the gateway would (2xx only when billing answered OK)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import stripe
 
-from stripe_standin import StandinControl, StandinSettings, run_standin
+from devtools.stripe_standin import StandinControl, StandinSettings, run_standin
 from tests.support.billing_server import (
     RunningBilling,
     WebhookRelay,
@@ -62,8 +63,7 @@ async def standin() -> AsyncIterator[Standin]:
     async with run_standin(settings) as url:
         ctl = StandinControl(url)
         http_client = stripe.HTTPXClient(timeout=10)
-        sdk = stripe.StripeClient(API_KEY, base_addresses={"api": url}, max_network_retries=0,
-                                  http_client=http_client)
+        sdk = stripe.StripeClient(API_KEY, base_addresses={"api": url}, max_network_retries=0, http_client=http_client)
         try:
             yield Standin(url, ctl, sdk)
         finally:
@@ -103,17 +103,25 @@ async def history(profile: RunningProfile, uid: str) -> list[ppb.TokenTransactio
     return list((await profile.stub.ListTokenHistory(ppb.ListTokenHistoryRequest(uid=uid, page_size=100))).entries)
 
 
-async def checkout(billing: RunningBilling, uid: str, price_id: str = ONE_TIME, quantity: int = 1,
-                   **fields: Any) -> bpb.CreateCheckoutSessionResponse:
+async def checkout(
+    billing: RunningBilling, uid: str, price_id: str = ONE_TIME, quantity: int = 1, **fields: Any
+) -> bpb.CreateCheckoutSessionResponse:
     mode = bpb.PRICE_MODE_SUBSCRIPTION if price_id == MONTHLY else bpb.PRICE_MODE_PAYMENT
-    return await billing.stub.CreateCheckoutSession(bpb.CreateCheckoutSessionRequest(
-        uid=uid, price_id=price_id, mode=fields.pop("mode", mode), quantity=quantity, **fields,
-    ))
+    return await billing.stub.CreateCheckoutSession(
+        bpb.CreateCheckoutSessionRequest(
+            uid=uid,
+            price_id=price_id,
+            mode=fields.pop("mode", mode),
+            quantity=quantity,
+            **fields,
+        )
+    )
 
 
 async def deliver(billing: RunningBilling, payload: bytes, signature: str) -> bpb.HandleStripeWebhookResponse:
     return await billing.stub.HandleStripeWebhook(
-        bpb.HandleStripeWebhookRequest(payload=payload, signature_header=signature), timeout=30)
+        bpb.HandleStripeWebhookRequest(payload=payload, signature_header=signature), timeout=30
+    )
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, interval: float = 0.05) -> None:

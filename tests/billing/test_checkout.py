@@ -1,5 +1,6 @@
 """CreateCheckoutSession: what Stripe receives, one customer per user however many race, and refusals that
 name the field before anything is created in Stripe."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,12 +25,13 @@ async def test_list_prices_is_the_configured_catalogue(billing: RunningBilling):
 
 
 async def test_session_carries_owner_customer_and_session_placeholder(
-        billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str):
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid, email="buyer@example.com")
-    reply = await checkout(billing, uid, quantity=2, success_url="http://localhost:8080/thanks?x=1",
-                           request_id="req-1")
-    session = (await standin.sdk.v1.checkout.sessions.retrieve_async(
-        reply.session_id, {"expand": ["line_items"]})).to_dict()
+    reply = await checkout(billing, uid, quantity=2, success_url="http://localhost:8080/thanks?x=1", request_id="req-1")
+    session = (
+        await standin.sdk.v1.checkout.sessions.retrieve_async(reply.session_id, {"expand": ["line_items"]})
+    ).to_dict()
     assert session["client_reference_id"] == uid
     assert session["metadata"] == {"uid": uid, "price_id": ONE_TIME}
     assert session["success_url"] == "http://localhost:8080/thanks?x=1&session_id={CHECKOUT_SESSION_ID}"
@@ -42,8 +44,7 @@ async def test_session_carries_owner_customer_and_session_placeholder(
     assert customer["email"] == "buyer@example.com"
 
     # The same request id is the same Stripe request: the same session comes back.
-    again = await checkout(billing, uid, quantity=2, success_url="http://localhost:8080/thanks?x=1",
-                           request_id="req-1")
+    again = await checkout(billing, uid, quantity=2, success_url="http://localhost:8080/thanks?x=1", request_id="req-1")
     assert again.session_id == reply.session_id
     # Reused with other parameters: Stripe's idempotency error, as ALREADY_EXISTS.
     async with raises_rpc(grpc.StatusCode.ALREADY_EXISTS, reason="IDEMPOTENCY_KEY_REUSED"):
@@ -51,7 +52,8 @@ async def test_session_carries_owner_customer_and_session_placeholder(
 
 
 async def test_subscription_session_puts_uid_on_the_subscription(
-        billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str):
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     reply = await checkout(billing, uid, price_id=MONTHLY)
     done = await standin.ctl.complete_session(reply.session_id, "paid", wait=False)
@@ -60,51 +62,62 @@ async def test_subscription_session_puts_uid_on_the_subscription(
 
 
 async def test_concurrent_first_checkouts_create_one_stripe_customer(
-        billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str):
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     before = (await standin.state())["counts"]["customers"]
-    replies = await asyncio.gather(*(checkout(billing, uid, request_id=f"r{i}") for i in range(2)),
-                                   *(checkout(billing, uid, price_id=MONTHLY, request_id=f"s{i}") for i in range(3)))
+    replies = await asyncio.gather(
+        *(checkout(billing, uid, request_id=f"r{i}") for i in range(2)),
+        *(checkout(billing, uid, price_id=MONTHLY, request_id=f"s{i}") for i in range(3)),
+    )
     assert len({r.session_id for r in replies}) == 5
     assert (await standin.state())["counts"]["customers"] == before + 1
     customer_id = (await get_profile(sqlite_profile, uid)).stripe_customer_id
     assert customer_id
-    customers = {
-        (await standin.sdk.v1.checkout.sessions.retrieve_async(r.session_id)).customer for r in replies
-    }
+    customers = {(await standin.sdk.v1.checkout.sessions.retrieve_async(r.session_id)).customer for r in replies}
     assert customers == {customer_id}
 
 
-async def test_first_checkout_creates_a_missing_profile(billing: RunningBilling, sqlite_profile: RunningProfile,
-                                                        uid: str):
+async def test_first_checkout_creates_a_missing_profile(
+    billing: RunningBilling, sqlite_profile: RunningProfile, uid: str
+):
     await checkout(billing, uid, email="new@example.com")
     profile = await get_profile(sqlite_profile, uid)
     assert profile.stripe_customer_id.startswith("cus_")
     assert profile.email == "new@example.com"
 
 
-@pytest.mark.parametrize(("fields", "field", "reason"), [
-    ({"price_id": "price_unknown"}, "price_id", "UNKNOWN_PRICE"),
-    ({"price_id": ""}, "price_id", None),
-    ({"mode": bpb.PRICE_MODE_SUBSCRIPTION}, "mode", "MODE_MISMATCH"),
-    ({"price_id": MONTHLY, "mode": bpb.PRICE_MODE_PAYMENT}, "mode", "MODE_MISMATCH"),
-    ({"mode": 7}, "mode", None),
-    ({"success_url": "https://evil.example/success"}, "success_url", "REDIRECT_NOT_ALLOWED"),
-    ({"success_url": "http://127.0.0.1:8081/success"}, "success_url", "REDIRECT_NOT_ALLOWED"),
-    ({"success_url": "https://127.0.0.1:8080/success"}, "success_url", "REDIRECT_NOT_ALLOWED"),
-    ({"success_url": "http://127.0.0.1:8080@evil.example/"}, "success_url", None),
-    ({"success_url": "//evil.example/x"}, "success_url", None),
-    ({"success_url": "javascript:alert(1)"}, "success_url", None),
-    ({"cancel_url": "http://evil.example:8080/cancel"}, "cancel_url", "REDIRECT_NOT_ALLOWED"),
-    ({"quantity": 101}, "quantity", None),
-    ({"quantity": -1}, "quantity", None),
-    ({"price_id": MONTHLY, "mode": bpb.PRICE_MODE_SUBSCRIPTION, "quantity": 2}, "quantity", None),
-    ({"uid": ""}, "uid", None),
-    ({"request_id": "x" * 101}, "request_id", None),
-])
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"price_id": "price_unknown"}, "price_id", "UNKNOWN_PRICE"),
+        ({"price_id": ""}, "price_id", None),
+        ({"mode": bpb.PRICE_MODE_SUBSCRIPTION}, "mode", "MODE_MISMATCH"),
+        ({"price_id": MONTHLY, "mode": bpb.PRICE_MODE_PAYMENT}, "mode", "MODE_MISMATCH"),
+        ({"mode": 7}, "mode", None),
+        ({"success_url": "https://evil.example/success"}, "success_url", "REDIRECT_NOT_ALLOWED"),
+        ({"success_url": "http://127.0.0.1:8081/success"}, "success_url", "REDIRECT_NOT_ALLOWED"),
+        ({"success_url": "https://127.0.0.1:8080/success"}, "success_url", "REDIRECT_NOT_ALLOWED"),
+        ({"success_url": "http://127.0.0.1:8080@evil.example/"}, "success_url", None),
+        ({"success_url": "//evil.example/x"}, "success_url", None),
+        ({"success_url": "javascript:alert(1)"}, "success_url", None),
+        ({"cancel_url": "http://evil.example:8080/cancel"}, "cancel_url", "REDIRECT_NOT_ALLOWED"),
+        ({"quantity": 101}, "quantity", None),
+        ({"quantity": -1}, "quantity", None),
+        ({"price_id": MONTHLY, "mode": bpb.PRICE_MODE_SUBSCRIPTION, "quantity": 2}, "quantity", None),
+        ({"uid": ""}, "uid", None),
+        ({"request_id": "x" * 101}, "request_id", None),
+    ],
+)
 async def test_bad_checkout_requests_name_the_field_and_create_nothing(
-        billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str,
-        fields: dict, field: str, reason: str | None):
+    billing: RunningBilling,
+    standin: Standin,
+    sqlite_profile: RunningProfile,
+    uid: str,
+    fields: dict,
+    field: str,
+    reason: str | None,
+):
     await new_user(sqlite_profile, uid)
     request = {"uid": uid, "price_id": ONE_TIME, "mode": bpb.PRICE_MODE_PAYMENT, "quantity": 1, **fields}
     async with raises_rpc(grpc.StatusCode.INVALID_ARGUMENT, reason=reason, field=field):

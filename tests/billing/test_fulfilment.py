@@ -1,4 +1,5 @@
 """Checkout fulfilment: pay -> +5 tokens exactly once, however often and from wherever it runs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,9 @@ from tokens.billing.v1 import billing_service_pb2 as bpb
 from tokens.profile.v1 import profile_service_pb2 as ppb
 
 
-async def test_happy_path_pay_grants_five_tokens_once(billing: RunningBilling, relay: WebhookRelay,
-                                                      standin: Standin, sqlite_profile: RunningProfile, uid: str):
+async def test_happy_path_pay_grants_five_tokens_once(
+    billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     session = await checkout(billing, uid)
     assert session.session_id.startswith("cs_") and session.url
@@ -40,20 +42,25 @@ async def test_happy_path_pay_grants_five_tokens_once(billing: RunningBilling, r
     assert len(entries) == 1
     entry = entries[0]
     assert (entry.amount, entry.type, entry.idempotency_key) == (
-        5, ppb.TOKEN_ENTRY_TYPE_PURCHASE, f"checkout:{session.session_id}")
+        5,
+        ppb.TOKEN_ENTRY_TYPE_PURCHASE,
+        f"checkout:{session.session_id}",
+    )
     assert entry.source["checkout_session_id"] == session.session_id
     assert entry.source["payment_intent"] == done["payment_intent"]
 
     # The success page calls fulfil too: same answer, nothing more granted.
     reply = await billing.stub.FulfillCheckoutSession(
-        bpb.FulfillCheckoutSessionRequest(session_id=session.session_id, uid=uid))
+        bpb.FulfillCheckoutSessionRequest(session_id=session.session_id, uid=uid)
+    )
     assert reply.status == bpb.FULFILLMENT_STATUS_FULFILLED
     assert (reply.tokens_granted, reply.balance, reply.payment_status, reply.already_applied) == (5, 5, "paid", True)
     assert (await get_profile(sqlite_profile, uid)).tokens == 5
 
 
 async def test_fifty_concurrent_deliveries_and_success_page_grant_once(
-        billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str):
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     session = await checkout(billing, uid)
     await standin.ctl.complete_session(session.session_id, "paid", wait=False)  # webhooks off: we deliver
@@ -73,16 +80,18 @@ async def test_fifty_concurrent_deliveries_and_success_page_grant_once(
     assert [e.amount for e in await history(sqlite_profile, uid)] == [5]
 
 
-async def test_quantity_multiplies_tokens(billing: RunningBilling, relay: WebhookRelay, standin: Standin,
-                                          sqlite_profile: RunningProfile, uid: str):
+async def test_quantity_multiplies_tokens(
+    billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     session = await checkout(billing, uid, quantity=3)
     await standin.ctl.complete_session(session.session_id, "paid")
     assert (await get_profile(sqlite_profile, uid)).tokens == 15
 
 
-async def test_async_payment_grants_only_when_it_succeeds(billing: RunningBilling, relay: WebhookRelay,
-                                                          standin: Standin, sqlite_profile: RunningProfile, uid: str):
+async def test_async_payment_grants_only_when_it_succeeds(
+    billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     session = await checkout(billing, uid)
     request = bpb.FulfillCheckoutSessionRequest(session_id=session.session_id, uid=uid)
@@ -106,8 +115,9 @@ async def test_async_payment_grants_only_when_it_succeeds(billing: RunningBillin
     assert len(await history(sqlite_profile, uid)) == 1
 
 
-async def test_async_payment_failure_grants_nothing(billing: RunningBilling, standin: Standin,
-                                                    sqlite_profile: RunningProfile, uid: str):
+async def test_async_payment_failure_grants_nothing(
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     session = await checkout(billing, uid)
     actions = {}
@@ -116,32 +126,38 @@ async def test_async_payment_failure_grants_nothing(billing: RunningBilling, sta
         event = (await standin.events(id=session.session_id))[-1]
         payload, signature = await standin.signed(event["id"])
         actions[event["type"]] = (await deliver(billing, payload, signature)).action
-    assert actions == {"checkout.session.completed": "pending", "checkout.session.async_payment_failed": "payment_failed"}
+    assert actions == {
+        "checkout.session.completed": "pending",
+        "checkout.session.async_payment_failed": "payment_failed",
+    }
     reply = await billing.stub.FulfillCheckoutSession(
-        bpb.FulfillCheckoutSessionRequest(session_id=session.session_id, uid=uid))
+        bpb.FulfillCheckoutSessionRequest(session_id=session.session_id, uid=uid)
+    )
     assert (reply.status, reply.tokens_granted) == (bpb.FULFILLMENT_STATUS_FAILED, 0)
     assert (await get_profile(sqlite_profile, uid)).tokens == 0
 
 
-async def test_expired_session_is_failed(billing: RunningBilling, standin: Standin,
-                                         sqlite_profile: RunningProfile, uid: str):
+async def test_expired_session_is_failed(
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     session = await checkout(billing, uid)
     await standin.sdk.v1.checkout.sessions.expire_async(session.session_id)
-    reply = await billing.stub.FulfillCheckoutSession(
-        bpb.FulfillCheckoutSessionRequest(session_id=session.session_id))
+    reply = await billing.stub.FulfillCheckoutSession(bpb.FulfillCheckoutSessionRequest(session_id=session.session_id))
     assert reply.status == bpb.FULFILLMENT_STATUS_FAILED
     assert (await get_profile(sqlite_profile, uid)).tokens == 0
 
 
-async def test_fulfil_checks_the_owner_and_the_session(billing: RunningBilling, standin: Standin,
-                                                       sqlite_profile: RunningProfile, uid: str):
+async def test_fulfil_checks_the_owner_and_the_session(
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     session = await checkout(billing, uid)
     await standin.ctl.complete_session(session.session_id, "paid", wait=False)
     async with raises_rpc(grpc.StatusCode.PERMISSION_DENIED, field="uid"):
         await billing.stub.FulfillCheckoutSession(
-            bpb.FulfillCheckoutSessionRequest(session_id=session.session_id, uid="someone-else"))
+            bpb.FulfillCheckoutSessionRequest(session_id=session.session_id, uid="someone-else")
+        )
     async with raises_rpc(grpc.StatusCode.NOT_FOUND, reason="STRIPE_RESOURCE_MISSING"):
         await billing.stub.FulfillCheckoutSession(bpb.FulfillCheckoutSessionRequest(session_id="cs_test_nope"))
     async with raises_rpc(grpc.StatusCode.INVALID_ARGUMENT, field="session_id"):

@@ -1,4 +1,5 @@
 """The real grpcurl binary sees BillingService through reflection and calls ListPrices."""
+
 from __future__ import annotations
 
 import json

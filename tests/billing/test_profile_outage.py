@@ -1,5 +1,6 @@
 """The profile service is down while Stripe delivers: billing answers UNAVAILABLE (so the gateway answers
 non-2xx and Stripe redelivers); after a restart on the same SQLite file, redelivery grants exactly +5."""
+
 from __future__ import annotations
 
 import contextlib
@@ -38,15 +39,17 @@ async def _balance(target: str, uid: str) -> int:
 
 
 async def test_profile_down_during_delivery_then_redelivery_grants_exactly_once(
-        standin: Standin, tmp_path: Path, uid: str):
+    standin: Standin, tmp_path: Path, uid: str
+):
     db = tmp_path / "profile.sqlite3"
     async with contextlib.AsyncExitStack() as stack:
         first_profile = contextlib.AsyncExitStack()
         stack.push_async_callback(first_profile.aclose)
         port = await first_profile.enter_async_context(profile_on(db, "127.0.0.1:0"))
         target = f"127.0.0.1:{port}"
-        settings = billing_test_settings(stripe_secret_key=API_KEY, stripe_webhook_secret=WEBHOOK_SECRET,
-                                         profile_timeout_s=2)
+        settings = billing_test_settings(
+            stripe_secret_key=API_KEY, stripe_webhook_secret=WEBHOOK_SECRET, profile_timeout_s=2
+        )
         billing = await stack.enter_async_context(run_billing_service(settings, target, standin.url))
         relay = await stack.enter_async_context(run_webhook_relay(billing.stub))
         await standin.ctl.configure(webhook_url=relay.url)
@@ -85,6 +88,9 @@ async def test_profile_down_during_delivery_then_redelivery_grants_exactly_once(
         assert await _balance(target, uid) == 5
         assert [status for _, status in relay.deliveries][0] == 503  # the gateway's view: non-2xx first
         async with grpc.aio.insecure_channel(target) as channel:
-            entries = (await ppb_grpc.ProfileServiceStub(channel).ListTokenHistory(
-                ppb.ListTokenHistoryRequest(uid=uid), timeout=5)).entries
+            entries = (
+                await ppb_grpc.ProfileServiceStub(channel).ListTokenHistory(
+                    ppb.ListTokenHistoryRequest(uid=uid), timeout=5
+                )
+            ).entries
         assert [e.amount for e in entries] == [5]

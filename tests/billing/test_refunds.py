@@ -1,5 +1,6 @@
 """charge.refunded: take back what that payment granted (in proportion to the amount refunded), one ledger
 entry per refund keyed by the refund id, never below zero, and the ledger still audits clean."""
+
 from __future__ import annotations
 
 import io
@@ -21,7 +22,8 @@ async def _buy(billing: RunningBilling, standin: Standin, uid: str, quantity: in
 
 
 async def test_full_refund_takes_back_what_the_payment_granted(
-        billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str):
+    billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     first = await _buy(billing, standin, uid)
     await _buy(billing, standin, uid, quantity=2)
@@ -32,7 +34,10 @@ async def test_full_refund_takes_back_what_the_payment_granted(
     assert (await get_profile(sqlite_profile, uid)).tokens == 10
     newest = (await history(sqlite_profile, uid))[0]
     assert (newest.amount, newest.type, newest.idempotency_key) == (
-        -5, ppb.TOKEN_ENTRY_TYPE_REFUND, f"refund:{done['refund']['id']}")
+        -5,
+        ppb.TOKEN_ENTRY_TYPE_REFUND,
+        f"refund:{done['refund']['id']}",
+    )
     assert newest.source["charge_id"] == first["charge"]
     assert first["session"]["id"] in newest.reason
     assert await _audit_ok(sqlite_profile)
@@ -46,7 +51,8 @@ async def test_full_refund_takes_back_what_the_payment_granted(
 
 
 async def test_partial_refunds_are_proportional_and_add_up_to_the_grant(
-        billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str):
+    billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     bought = await _buy(billing, standin, uid, quantity=2)  # 10 tokens for 1000 cents
     assert (await get_profile(sqlite_profile, uid)).tokens == 10
@@ -63,7 +69,8 @@ async def test_partial_refunds_are_proportional_and_add_up_to_the_grant(
 
 
 async def test_refund_after_spending_never_goes_below_zero_and_records_the_shortfall(
-        billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str):
+    billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     bought = await _buy(billing, standin, uid)
     await sqlite_profile.stub.SpendTokens(ppb.SpendTokensRequest(uid=uid, amount=3, idempotency_key="spend-1"))
@@ -80,7 +87,8 @@ async def test_refund_after_spending_never_goes_below_zero_and_records_the_short
 
 
 async def test_refund_arriving_before_the_checkout_event_still_nets_to_zero(
-        billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str):
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     """Delivery order is not guaranteed: the refund handler makes sure the grant exists first."""
     await new_user(sqlite_profile, uid)
     session = await checkout(billing, uid)

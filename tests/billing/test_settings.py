@@ -1,4 +1,5 @@
 """BillingSettings: production refuses the stand-in's keys and base URL; the catalogue can be replaced."""
+
 from __future__ import annotations
 
 import json
@@ -11,21 +12,30 @@ from billing_service.settings import BillingSettings
 
 
 def _production(**values: object) -> BillingSettings:
-    base = dict(app_env="production", stripe_secret_key="sk_live_abc", stripe_webhook_secret="whsec_real",
-                stripe_api_base="", auth_token_billing="b-9f2c1e7a", auth_token_gateway="g-4d8b0c6f")
+    base = dict(
+        app_env="production",
+        stripe_secret_key="sk_live_abc",
+        stripe_webhook_secret="whsec_real",
+        stripe_api_base="",
+        auth_token_billing="b-9f2c1e7a",
+        auth_token_gateway="g-4d8b0c6f",
+    )
     base.update(values)
     return BillingSettings(_env_file=None, **base)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("stripe_secret_key", "sk_test_local_standin"),
-    ("stripe_secret_key", ""),
-    ("stripe_webhook_secret", "whsec_local_standin_secret"),
-    ("stripe_webhook_secret", ""),
-    ("stripe_api_base", "http://127.0.0.1:12111"),
-    ("auth_token_billing", ""),
-    ("auth_token_gateway", "local-gateway-dev"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("stripe_secret_key", "sk_test_local_standin"),
+        ("stripe_secret_key", ""),
+        ("stripe_webhook_secret", "whsec_local_standin_secret"),
+        ("stripe_webhook_secret", ""),
+        ("stripe_api_base", "http://127.0.0.1:12111"),
+        ("auth_token_billing", ""),
+        ("auth_token_gateway", "local-gateway-dev"),
+    ],
+)
 def test_production_refuses_local_values(field: str, value: str):
     with pytest.raises(pydantic.ValidationError):
         _production(**{field: value})
@@ -45,11 +55,20 @@ def test_local_defaults_and_env_lists(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_catalogue_from_json_replaces_the_default():
-    catalogue = build_catalogue(BillingSettings(_env_file=None, billing_catalogue=json.dumps([
-        {"price_id": "price_big", "mode": "payment", "tokens_per_unit": 50, "display_name": "50 tokens"},
-        {"price_id": "price_pro", "mode": "subscription"},
-    ])))
+    catalogue = build_catalogue(
+        BillingSettings(
+            _env_file=None,
+            billing_catalogue=json.dumps(
+                [
+                    {"price_id": "price_big", "mode": "payment", "tokens_per_unit": 50, "display_name": "50 tokens"},
+                    {"price_id": "price_pro", "mode": "subscription"},
+                ]
+            ),
+        )
+    )
     assert [(e.price_id, e.mode, e.tokens_per_unit) for e in catalogue.entries] == [
-        ("price_big", "payment", 50), ("price_pro", "subscription", 0)]
+        ("price_big", "payment", 50),
+        ("price_pro", "subscription", 0),
+    ]
     with pytest.raises(ValueError):
         build_catalogue(BillingSettings(_env_file=None, billing_catalogue='[{"price_id": "p", "mode": "payment"}]'))

@@ -1,5 +1,6 @@
 """Stripe failing under billing: lost responses are retried under the same idempotency key (one object
 in Stripe), and an unreachable Stripe is UNAVAILABLE, so the webhook is redelivered and granted once."""
+
 from __future__ import annotations
 
 import grpc
@@ -11,7 +12,8 @@ from tests.support.profile_server import RunningProfile
 
 
 async def test_lost_responses_are_retried_without_duplicating_stripe_objects(
-        billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str):
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     # Stripe acts, then the answer is lost: a dropped connection for the customer, a 500 for the session.
     await standin.ctl.add_fault("POST /v1/customers", "drop", after_effect=True)
@@ -24,7 +26,8 @@ async def test_lost_responses_are_retried_without_duplicating_stripe_objects(
 
 
 async def test_stripe_unavailable_during_webhook_is_an_error_then_redelivery_grants_once(
-        billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str):
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     await new_user(sqlite_profile, uid)
     session = await checkout(billing, uid)
     await standin.ctl.complete_session(session.session_id, "paid", wait=False)

@@ -5,6 +5,7 @@ A Checkout Session cannot be paid through the API, so the full grant runs when S
 names a payment-mode session already paid in test mode (e.g. with card 4242 4242 4242 4242 on its hosted
 page); the other checks create, fulfil (pending) and expire a fresh session.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,20 +37,34 @@ def sdk() -> stripe.StripeClient:
 
 
 def _settings(prices: list[dict]) -> object:
-    return billing_test_settings(stripe_secret_key=KEY, stripe_webhook_secret="whsec_unused_in_this_test",
-                                 billing_catalogue=json.dumps(prices), stripe_timeout_s=30)
+    return billing_test_settings(
+        stripe_secret_key=KEY,
+        stripe_webhook_secret="whsec_unused_in_this_test",
+        billing_catalogue=json.dumps(prices),
+        stripe_timeout_s=30,
+    )
 
 
-async def test_checkout_session_in_test_mode_then_pending_then_expired(sdk: stripe.StripeClient,
-                                                                       sqlite_profile: RunningProfile, uid: str):
-    price = (await sdk.v1.prices.create_async({
-        "currency": "usd", "unit_amount": 500, "product_data": {"name": "token-backend test pack"},
-    })).to_dict()
+async def test_checkout_session_in_test_mode_then_pending_then_expired(
+    sdk: stripe.StripeClient, sqlite_profile: RunningProfile, uid: str
+):
+    price = (
+        await sdk.v1.prices.create_async(
+            {
+                "currency": "usd",
+                "unit_amount": 500,
+                "product_data": {"name": "token-backend test pack"},
+            }
+        )
+    ).to_dict()
     settings = _settings([{"price_id": price["id"], "mode": "payment", "tokens_per_unit": 5}])
     await sqlite_profile.stub.CreateProfile(ppb.CreateProfileRequest(uid=uid, email=f"{uid}@example.com"))
     async with run_billing_service(settings, sqlite_profile.target) as billing:
-        reply = await billing.stub.CreateCheckoutSession(bpb.CreateCheckoutSessionRequest(
-            uid=uid, price_id=price["id"], mode=bpb.PRICE_MODE_PAYMENT, request_id=uuid.uuid4().hex))
+        reply = await billing.stub.CreateCheckoutSession(
+            bpb.CreateCheckoutSessionRequest(
+                uid=uid, price_id=price["id"], mode=bpb.PRICE_MODE_PAYMENT, request_id=uuid.uuid4().hex
+            )
+        )
         assert reply.url.startswith("https://checkout.stripe.com/")
         session = (await sdk.v1.checkout.sessions.retrieve_async(reply.session_id)).to_dict()
         assert session["client_reference_id"] == uid and session["metadata"]["uid"] == uid
@@ -65,7 +80,9 @@ async def test_checkout_session_in_test_mode_then_pending_then_expired(sdk: stri
         assert (await sqlite_profile.stub.GetProfile(ppb.GetProfileRequest(uid=uid))).profile.tokens == 0
 
 
-@pytest.mark.skipif(bool(KEY) and not PAID_SESSION, reason="STRIPE_TEST_PAID_SESSION_ID is not set: no paid test-mode session")
+@pytest.mark.skipif(
+    bool(KEY) and not PAID_SESSION, reason="STRIPE_TEST_PAID_SESSION_ID is not set: no paid test-mode session"
+)
 async def test_paid_test_mode_session_grants_once(sdk: stripe.StripeClient, sqlite_profile: RunningProfile):
     session = (await sdk.v1.checkout.sessions.retrieve_async(PAID_SESSION, {"expand": ["line_items"]})).to_dict()
     assert session["payment_status"] == "paid" and session["mode"] == "payment"
@@ -80,5 +97,8 @@ async def test_paid_test_mode_session_grants_once(sdk: stripe.StripeClient, sqli
         first = await billing.stub.FulfillCheckoutSession(request)
         again = await billing.stub.FulfillCheckoutSession(request)
     assert (first.status, first.tokens_granted, first.already_applied) == (
-        bpb.FULFILLMENT_STATUS_FULFILLED, expected, False)
+        bpb.FULFILLMENT_STATUS_FULFILLED,
+        expected,
+        False,
+    )
     assert (again.tokens_granted, again.already_applied, again.balance) == (expected, True, expected)

@@ -1,5 +1,6 @@
 """HandleStripeWebhook verifies the signature on the raw bytes first: forged, tampered, stale or missing
 signatures are INVALID_ARGUMENT and nothing else happens."""
+
 from __future__ import annotations
 
 import json
@@ -35,17 +36,21 @@ def _tampered(payload: bytes) -> bytes:
     return json.dumps(event).encode()
 
 
-@pytest.mark.parametrize("forge", [
-    pytest.param(lambda p, s: (p, _sign(p, secret="whsec_attacker")), id="forged-other-secret"),
-    pytest.param(lambda p, s: (_tampered(p), s), id="tampered-body"),
-    pytest.param(lambda p, s: (p + b" ", s), id="tampered-trailing-space"),
-    pytest.param(lambda p, s: (p, _sign(p, timestamp=int(time.time()) - 600)), id="ten-minutes-old"),
-    pytest.param(lambda p, s: (p, ""), id="missing-header"),
-    pytest.param(lambda p, s: (p, "t=abc,v1=00"), id="garbled-header"),
-    pytest.param(lambda p, s: (p, s.split(",")[0] + ",v0=" + s.split("v1=")[1]), id="wrong-scheme"),
-])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda p, s: (p, _sign(p, secret="whsec_attacker")), id="forged-other-secret"),
+        pytest.param(lambda p, s: (_tampered(p), s), id="tampered-body"),
+        pytest.param(lambda p, s: (p + b" ", s), id="tampered-trailing-space"),
+        pytest.param(lambda p, s: (p, _sign(p, timestamp=int(time.time()) - 600)), id="ten-minutes-old"),
+        pytest.param(lambda p, s: (p, ""), id="missing-header"),
+        pytest.param(lambda p, s: (p, "t=abc,v1=00"), id="garbled-header"),
+        pytest.param(lambda p, s: (p, s.split(",")[0] + ",v0=" + s.split("v1=")[1]), id="wrong-scheme"),
+    ],
+)
 async def test_bad_signatures_are_rejected_and_change_nothing(
-        forge, paid_event, billing: RunningBilling, sqlite_profile: RunningProfile, uid: str):
+    forge, paid_event, billing: RunningBilling, sqlite_profile: RunningProfile, uid: str
+):
     payload, signature = paid_event
     bad_payload, bad_signature = forge(payload, signature)
     async with raises_rpc(grpc.StatusCode.INVALID_ARGUMENT, reason="INVALID_SIGNATURE", field="signature_header"):
@@ -67,21 +72,40 @@ async def test_signed_but_malformed_payloads_are_rejected(payload: bytes, billin
 
 
 async def test_unhandled_event_types_are_acknowledged(billing: RunningBilling):
-    payload = json.dumps({"id": "evt_1", "object": "event", "type": "invoice.paid", "created": int(time.time()),
-                          "data": {"object": {"id": "in_1", "object": "invoice"}}}).encode()
+    payload = json.dumps(
+        {
+            "id": "evt_1",
+            "object": "event",
+            "type": "invoice.paid",
+            "created": int(time.time()),
+            "data": {"object": {"id": "in_1", "object": "invoice"}},
+        }
+    ).encode()
     reply = await deliver(billing, payload, _sign(payload))
     assert (reply.event_id, reply.event_type, reply.action) == ("evt_1", "invoice.paid", "ignored")
 
 
-async def test_payload_contents_are_not_trusted(billing: RunningBilling, standin: Standin,
-                                                sqlite_profile: RunningProfile, uid: str):
+async def test_payload_contents_are_not_trusted(
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
     """Even a correctly signed event claiming `paid` grants nothing while Stripe says the session is unpaid."""
     await new_user(sqlite_profile, uid)
     session = await checkout(billing, uid)
-    payload = json.dumps({
-        "id": "evt_fake", "object": "event", "type": "checkout.session.completed", "created": int(time.time()),
-        "data": {"object": {"id": session.session_id, "object": "checkout.session", "payment_status": "paid",
-                            "client_reference_id": uid}},
-    }).encode()
+    payload = json.dumps(
+        {
+            "id": "evt_fake",
+            "object": "event",
+            "type": "checkout.session.completed",
+            "created": int(time.time()),
+            "data": {
+                "object": {
+                    "id": session.session_id,
+                    "object": "checkout.session",
+                    "payment_status": "paid",
+                    "client_reference_id": uid,
+                }
+            },
+        }
+    ).encode()
     assert (await deliver(billing, payload, _sign(payload))).action == "pending"
     assert (await get_profile(sqlite_profile, uid)).tokens == 0

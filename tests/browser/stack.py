@@ -4,6 +4,7 @@ stand-in, billing and the gateway served by real uvicorn, each on its own 127.0.
 The gateway's port is bound first so everything that sends the browser back to it agrees with it:
 billing's default success/cancel URLs and allowed redirect origins, and the stand-in's webhook URL (its
 /v1/stripe/webhook). The stand-in's checkout pages are on its own real address."""
+
 from __future__ import annotations
 
 import contextlib
@@ -11,8 +12,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from devtools.stripe_standin import StandinSettings, run_standin
 from profile_service.store.sqlite_store import SqliteStore
-from stripe_standin import StandinSettings, run_standin
 from tests.gateway.harness import bound_socket, gateway_test_settings, serve_gateway
 from tests.support.billing_server import STANDIN_WEBHOOK_SECRET, billing_test_settings, run_billing_service
 from tests.support.firebase_tokens import firebase_issuer
@@ -35,17 +36,27 @@ async def browser_stack(sqlite_path: Path) -> AsyncIterator[BrowserStack]:
         with firebase_issuer() as issuer:
             async with contextlib.AsyncExitStack() as stack:
                 profile = await stack.enter_async_context(run_profile_service(SqliteStore(sqlite_path)))
-                standin_url = await stack.enter_async_context(run_standin(StandinSettings(
-                    webhook_url=f"{origin}/v1/stripe/webhook", webhook_secret=STANDIN_WEBHOOK_SECRET)))
-                billing = await stack.enter_async_context(run_billing_service(
-                    billing_test_settings(
-                        allowed_redirect_origins=[origin],
-                        default_success_url=f"{origin}/success?session_id={{CHECKOUT_SESSION_ID}}",
-                        default_cancel_url=f"{origin}/cancel",
-                    ),
-                    profile_target=profile.target, standin_url=standin_url))
-                settings = gateway_test_settings(issuer, profile_target=profile.target,
-                                                 billing_target=billing.target, downstream_timeout_s=15.0)
+                standin_url = await stack.enter_async_context(
+                    run_standin(
+                        StandinSettings(
+                            webhook_url=f"{origin}/v1/stripe/webhook", webhook_secret=STANDIN_WEBHOOK_SECRET
+                        )
+                    )
+                )
+                billing = await stack.enter_async_context(
+                    run_billing_service(
+                        billing_test_settings(
+                            allowed_redirect_origins=[origin],
+                            default_success_url=f"{origin}/success?session_id={{CHECKOUT_SESSION_ID}}",
+                            default_cancel_url=f"{origin}/cancel",
+                        ),
+                        profile_target=profile.target,
+                        standin_url=standin_url,
+                    )
+                )
+                settings = gateway_test_settings(
+                    issuer, profile_target=profile.target, billing_target=billing.target, downstream_timeout_s=15.0
+                )
                 await stack.enter_async_context(serve_gateway(settings, sock=sock))
                 yield BrowserStack(origin, standin_url)
     finally:

@@ -2,6 +2,7 @@
 one-time pack on the Stripe stand-in's checkout page, pay, and land back on the gateway's success page with
 5 tokens and one history row. The whole stack is real; the browser is Debian's chromium (never a download)
 driven by Playwright. A screenshot of the success page is saved to test-artifacts/purchase-flow.png."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,14 @@ ARTIFACTS = ROOT / "test-artifacts"
 # What this machine's Chromium needs: no sandbox as root, no GPU, and none of its background calls home
 # (the closed network refuses them).
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-proxy-server",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-proxy-server",
 ]
 ONE_TIME_PRICE = "price_onetime_5_tokens"
 TIMEOUT_MS = 20_000
@@ -26,9 +33,11 @@ TIMEOUT_MS = 20_000
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(180),
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason=f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium) "
-                              "to run the browser test; no browser is ever downloaded"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium) "
+        "to run the browser test; no browser is ever downloaded",
+    ),
 ]
 
 
@@ -43,15 +52,16 @@ async def test_sign_in_buy_pay_and_see_the_tokens(tmp_path) -> None:
     problems: list[str] = []
 
     async with browser_stack(tmp_path / "profile.sqlite3") as stack, playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-                                           timeout=TIMEOUT_MS)
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
+        )
         try:
             context = await browser.new_context(viewport={"width": 900, "height": 800})
             page = await context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
 
-            def on_console(msg) -> None:  # noqa: ANN001 - playwright's ConsoleMessage
+            def on_console(msg) -> None:
                 # The stand-in's checkout page has no favicon; anything else logged as an error counts.
                 url = (msg.location or {}).get("url", "")
                 if msg.type == "error" and not url.endswith("/favicon.ico"):

@@ -1,6 +1,7 @@
 """Gateway fixtures. The gateway always runs against the REAL profile service (and, where a test needs
 them, the real billing service and the Stripe stand-in); only the Firebase certificate URL is the test's
 own (tests/support/firebase_tokens.py)."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +18,7 @@ from tests.support.firebase_tokens import FirebaseTestIssuer, firebase_issuer
 from tests.support.profile_server import RunningProfile
 
 if TYPE_CHECKING:
-    from stripe_standin import StandinControl
+    from devtools.stripe_standin import StandinControl
     from tests.support.billing_server import RunningBilling
 
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 SUMMARY_KEY = pytest.StashKey[list]()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001 - hook signature
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     lines = config.stash.get(SUMMARY_KEY, [])
     if lines:
         terminalreporter.section("gateway")
@@ -53,7 +54,9 @@ class ProfileGateway:
 
 
 @pytest.fixture
-async def profile_gateway(sqlite_profile: RunningProfile, firebase: FirebaseTestIssuer) -> AsyncIterator[ProfileGateway]:
+async def profile_gateway(
+    sqlite_profile: RunningProfile, firebase: FirebaseTestIssuer
+) -> AsyncIterator[ProfileGateway]:
     """The gateway (ASGI) in front of the real profile service; billing is not running."""
     settings = gateway_test_settings(firebase, profile_target=sqlite_profile.target)
     async with gateway_client(settings) as (app, client):
@@ -69,9 +72,9 @@ class FullStack:
     client: httpx.AsyncClient
     settings: GatewaySettings
     profile: RunningProfile
-    billing: "RunningBilling"
+    billing: RunningBilling
     standin_url: str
-    standin: "StandinControl"
+    standin: StandinControl
     issuer: FirebaseTestIssuer
 
     def auth(self, uid: str, **options: object) -> dict[str, str]:
@@ -80,21 +83,23 @@ class FullStack:
 
 @pytest.fixture
 async def full_stack(sqlite_profile: RunningProfile, firebase: FirebaseTestIssuer) -> AsyncIterator[FullStack]:
-    from stripe_standin import StandinControl, StandinSettings, run_standin
+    from devtools.stripe_standin import StandinControl, StandinSettings, run_standin
     from tests.gateway.harness import serve_gateway
     from tests.support.billing_server import STANDIN_WEBHOOK_SECRET, run_billing_service
 
     standin_settings = StandinSettings(webhook_url="", webhook_secret=STANDIN_WEBHOOK_SECRET)
     async with run_standin(standin_settings) as standin_url:
         async with run_billing_service(profile_target=sqlite_profile.target, standin_url=standin_url) as billing:
-            settings = gateway_test_settings(firebase, profile_target=sqlite_profile.target,
-                                             billing_target=billing.target, downstream_timeout_s=15.0)
+            settings = gateway_test_settings(
+                firebase, profile_target=sqlite_profile.target, billing_target=billing.target, downstream_timeout_s=15.0
+            )
             async with serve_gateway(settings) as served:
                 control = StandinControl(standin_url)
                 await control.configure(webhook_url=f"{served.url}/v1/stripe/webhook")
                 try:
                     async with httpx.AsyncClient(base_url=served.url, timeout=30, trust_env=False) as client:
-                        yield FullStack(served.url, client, settings, sqlite_profile, billing, standin_url, control,
-                                        firebase)
+                        yield FullStack(
+                            served.url, client, settings, sqlite_profile, billing, standin_url, control, firebase
+                        )
                 finally:
                     await control.aclose()

@@ -1,11 +1,12 @@
 """Building the gateway against running services, for tests.
 
-    settings = gateway_test_settings(issuer, profile_target=..., billing_target=...)
-    async with gateway_client(settings) as (app, client):      # ASGI transport, lifespan run
-        r = await client.get("/v1/profile", headers=issuer.auth_headers(uid))
-    async with serve_gateway(settings) as served:             # real uvicorn on 127.0.0.1:0
-        served.url  # "http://127.0.0.1:PORT"
+settings = gateway_test_settings(issuer, profile_target=..., billing_target=...)
+async with gateway_client(settings) as (app, client):      # ASGI transport, lifespan run
+    r = await client.get("/v1/profile", headers=issuer.auth_headers(uid))
+async with serve_gateway(settings) as served:             # real uvicorn on 127.0.0.1:0
+    served.url  # "http://127.0.0.1:PORT"
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,13 @@ from tests.support.firebase_tokens import FirebaseTestIssuer
 DEAD_TARGET = "127.0.0.1:1"
 
 
-def gateway_test_settings(issuer: FirebaseTestIssuer, *, profile_target: str = DEAD_TARGET,
-                          billing_target: str = DEAD_TARGET, **overrides: object) -> GatewaySettings:
+def gateway_test_settings(
+    issuer: FirebaseTestIssuer,
+    *,
+    profile_target: str = DEAD_TARGET,
+    billing_target: str = DEAD_TARGET,
+    **overrides: object,
+) -> GatewaySettings:
     """Every field that could reach the outside world is explicit: the certificate URL is the test's own."""
     values: dict[str, object] = dict(
         app_env="local",
@@ -51,8 +57,10 @@ def gateway_test_settings(issuer: FirebaseTestIssuer, *, profile_target: str = D
 
 
 @contextlib.asynccontextmanager
-async def gateway_client(settings: GatewaySettings, app: FastAPI | None = None,
-                         ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+async def gateway_client(
+    settings: GatewaySettings,
+    app: FastAPI | None = None,
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app (lifespan entered, so channels are open) and an httpx client on the ASGI transport."""
     app = app or create_app(settings)
     async with app.router.lifespan_context(app):
@@ -85,8 +93,9 @@ def bound_socket() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def serve_gateway(settings: GatewaySettings, app: FastAPI | None = None,
-                        sock: socket.socket | None = None) -> AsyncIterator[ServedGateway]:
+async def serve_gateway(
+    settings: GatewaySettings, app: FastAPI | None = None, sock: socket.socket | None = None
+) -> AsyncIterator[ServedGateway]:
     """The gateway served by uvicorn on 127.0.0.1 (on `sock` if given, else a free port) in this event loop,
     as `python -m gateway` does."""
     app = app or create_app(settings)
@@ -127,12 +136,15 @@ class ThreadedStack:
 
 
 @contextlib.contextmanager
-def stack_in_thread(issuer: FirebaseTestIssuer, sqlite_path: str, **gateway_overrides: object,
-                    ) -> Iterator[ThreadedStack]:
+def stack_in_thread(
+    issuer: FirebaseTestIssuer,
+    sqlite_path: str,
+    **gateway_overrides: object,
+) -> Iterator[ThreadedStack]:
     import threading
 
+    from devtools.stripe_standin import StandinControl, StandinSettings, run_standin
     from profile_service.store.sqlite_store import SqliteStore
-    from stripe_standin import StandinControl, StandinSettings, run_standin
     from tests.support.billing_server import STANDIN_WEBHOOK_SECRET, run_billing_service
     from tests.support.profile_server import run_profile_service
 
@@ -145,11 +157,14 @@ def stack_in_thread(issuer: FirebaseTestIssuer, sqlite_path: str, **gateway_over
         async with contextlib.AsyncExitStack() as stack:
             profile = await stack.enter_async_context(run_profile_service(SqliteStore(sqlite_path)))
             standin_url = await stack.enter_async_context(
-                run_standin(StandinSettings(webhook_url="", webhook_secret=STANDIN_WEBHOOK_SECRET)))
+                run_standin(StandinSettings(webhook_url="", webhook_secret=STANDIN_WEBHOOK_SECRET))
+            )
             billing = await stack.enter_async_context(
-                run_billing_service(profile_target=profile.target, standin_url=standin_url))
-            settings = gateway_test_settings(issuer, profile_target=profile.target, billing_target=billing.target,
-                                             **gateway_overrides)
+                run_billing_service(profile_target=profile.target, standin_url=standin_url)
+            )
+            settings = gateway_test_settings(
+                issuer, profile_target=profile.target, billing_target=billing.target, **gateway_overrides
+            )
             served = await stack.enter_async_context(serve_gateway(settings))
             async with StandinControl(standin_url) as control:
                 await control.configure(webhook_url=f"{served.url}/v1/stripe/webhook")
@@ -160,7 +175,7 @@ def stack_in_thread(issuer: FirebaseTestIssuer, sqlite_path: str, **gateway_over
     def runner() -> None:
         try:
             loop.run_until_complete(main())
-        except BaseException as exc:  # noqa: BLE001 - surfaced to the caller
+        except BaseException as exc:
             box["error"] = exc
         finally:
             started.set()

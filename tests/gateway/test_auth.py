@@ -1,6 +1,7 @@
 """Firebase ID token verification: every bad token is 401 with the JSON body and WWW-Authenticate: Bearer,
 and nothing changes behind it. Tokens are real RS256 JWTs signed by a test key whose certificate is served
 from 127.0.0.1 (never Google)."""
+
 from __future__ import annotations
 
 import base64
@@ -45,16 +46,21 @@ def bad_authorizations(issuer: FirebaseTestIssuer, uid: str) -> dict[str, tuple[
         "expired": (f"Bearer {issuer.mint(uid, expires_in=-60, issued_at=now - 3600)}", "TOKEN_EXPIRED"),
         "issued in the future": (f"Bearer {issuer.mint(uid, issued_at=now + 600)}", "TOKEN_NOT_YET_VALID"),
         "wrong audience": (f"Bearer {issuer.mint(uid, audience='another-project')}", "INVALID_AUDIENCE"),
-        "wrong issuer": (f"Bearer {issuer.mint(uid, issuer='https://securetoken.google.com/another-project')}",
-                         "INVALID_ISSUER"),
-        "wrong signature (other key, same kid)": (f"Bearer {issuer.mint(uid, key=issuer.other_key)}",
-                                                  "INVALID_SIGNATURE"),
+        "wrong issuer": (
+            f"Bearer {issuer.mint(uid, issuer='https://securetoken.google.com/another-project')}",
+            "INVALID_ISSUER",
+        ),
+        "wrong signature (other key, same kid)": (
+            f"Bearer {issuer.mint(uid, key=issuer.other_key)}",
+            "INVALID_SIGNATURE",
+        ),
         "tampered payload": (f"Bearer {_tamper(issuer.mint(uid), uid)}", "INVALID_SIGNATURE"),
-        "unknown kid": (f"Bearer {issuer.mint(uid, key=issuer.other_key, kid='not-a-google-key')}",
-                        "UNKNOWN_SIGNING_KEY"),
+        "unknown kid": (
+            f"Bearer {issuer.mint(uid, key=issuer.other_key, kid='not-a-google-key')}",
+            "UNKNOWN_SIGNING_KEY",
+        ),
         "alg none (emulator off)": (f"Bearer {issuer.mint_unsigned(uid)}", "UNSUPPORTED_ALGORITHM"),
-        "HS256 keyed with the certificate": (f"Bearer {_hs256_with_public_cert(issuer, uid)}",
-                                             "UNSUPPORTED_ALGORITHM"),
+        "HS256 keyed with the certificate": (f"Bearer {_hs256_with_public_cert(issuer, uid)}", "UNSUPPORTED_ALGORITHM"),
         "empty sub": (f"Bearer {issuer.mint('')}", "INVALID_SUBJECT"),
         "sub over 128 chars": (f"Bearer {issuer.mint('u' * 129)}", "INVALID_SUBJECT"),
         "exp not a number": (f"Bearer {issuer.sign({**issuer.claims(uid), 'exp': 'tomorrow'})}", "INVALID_CLAIMS"),
@@ -130,8 +136,9 @@ async def test_a_history_page_token_of_another_user_is_refused(profile_gateway: 
     for who in (uid, other):
         await gw.client.post("/v1/profile", headers=gw.auth(who))
     for n in range(3):
-        await gw.profile.stub.GrantTokens(pb.GrantTokensRequest(
-            uid=uid, amount=1, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key=f"promo-{n}"))
+        await gw.profile.stub.GrantTokens(
+            pb.GrantTokensRequest(uid=uid, amount=1, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key=f"promo-{n}")
+        )
     first = await gw.client.get("/v1/profile/token-history?page_size=1", headers=gw.auth(uid))
     token = first.json()["next_page_token"]
     assert token
@@ -157,6 +164,7 @@ async def test_rotated_keys_are_picked_up_and_an_unreachable_cert_url_is_503(sql
             assert (await client.get("/v1/profile", headers=issuer.auth_headers(uid))).status_code == 404
             # Google rotates: a new key id appears at the URL; a token signed with it triggers one refresh.
             from tests.support.firebase_tokens import self_signed_cert_pem
+
             new_key = generate_key()
             issuer.set_certs({"rotated-kid": self_signed_cert_pem(new_key)})
             rotated = issuer.mint(uid, key=new_key, kid="rotated-kid")
@@ -181,8 +189,9 @@ async def test_emulator_tokens_only_when_the_emulator_is_configured(sqlite_profi
     async with gateway_client(off) as (_app, client):
         assert_unauthenticated(await client.post("/v1/profile", headers=unsigned), "UNSUPPORTED_ALGORITHM")
 
-    on = gateway_test_settings(firebase, profile_target=sqlite_profile.target,
-                               firebase_auth_emulator_host="127.0.0.1:9099")
+    on = gateway_test_settings(
+        firebase, profile_target=sqlite_profile.target, firebase_auth_emulator_host="127.0.0.1:9099"
+    )
     async with gateway_client(on) as (_app, client):
         created = await client.post("/v1/profile", headers=unsigned)
         assert created.status_code == 201 and created.json()["email"] == "e@example.com"
@@ -199,16 +208,18 @@ def test_production_refuses_the_emulator_and_tests_never_use_googles_url(firebas
     from gateway.settings import GatewaySettings
 
     with pytest.raises(ValueError):
-        GatewaySettings(_env_file=None, app_env="production", firebase_project_id="p",
-                        firebase_auth_emulator_host="127.0.0.1:9099")
+        GatewaySettings(
+            _env_file=None, app_env="production", firebase_project_id="p", firebase_auth_emulator_host="127.0.0.1:9099"
+        )
     with pytest.raises(ValueError):
         GatewaySettings(_env_file=None, app_env="production")  # no project id
     assert GatewaySettings(_env_file=None).firebase_cert_url == GOOGLE_SECURETOKEN_CERTS
     assert gateway_test_settings(firebase).firebase_cert_url.startswith("http://127.0.0.1:")
 
 
-async def test_a_remembered_token_still_expires_and_a_tampered_copy_is_checked(firebase: FirebaseTestIssuer,
-                                                                                monkeypatch, uid: str) -> None:
+async def test_a_remembered_token_still_expires_and_a_tampered_copy_is_checked(
+    firebase: FirebaseTestIssuer, monkeypatch, uid: str
+) -> None:
     """Verified tokens are remembered to skip the RSA check, but their claims (expiry) are re-checked on
     every request, and any other token string goes through the full signature check."""
     import httpx

@@ -1,5 +1,6 @@
 """Checkout sessions and the Stripe webhook through the gateway, against the real billing service and the
 Stripe stand-in."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from stripe_standin import sign_webhook_payload
+from devtools.stripe_standin import sign_webhook_payload
 from tests.gateway.conftest import FullStack
 from tests.support.billing_server import STANDIN_WEBHOOK_SECRET
 from tokens.profile.v1 import profile_service_pb2 as pb
@@ -24,20 +25,26 @@ async def test_checkout_creates_the_profile_and_honours_idempotency_keys(full_st
     stack = full_stack
     other = uid + "-other"
     # No sign-up first: checkout makes sure the profile exists.
-    first = await stack.client.post("/v1/checkout-sessions", json=ONE_TIME,
-                                    headers={**stack.auth(uid, email="a@example.com"), "Idempotency-Key": "k-1"})
+    first = await stack.client.post(
+        "/v1/checkout-sessions",
+        json=ONE_TIME,
+        headers={**stack.auth(uid, email="a@example.com"), "Idempotency-Key": "k-1"},
+    )
     assert first.status_code == 201, first.text
     assert (await stack.profile.stub.GetProfile(pb.GetProfileRequest(uid=uid))).profile.email == "a@example.com"
 
-    replay = await stack.client.post("/v1/checkout-sessions", json=ONE_TIME,
-                                     headers={**stack.auth(uid), "Idempotency-Key": "k-1"})
+    replay = await stack.client.post(
+        "/v1/checkout-sessions", json=ONE_TIME, headers={**stack.auth(uid), "Idempotency-Key": "k-1"}
+    )
     assert replay.status_code == 201 and replay.json() == first.json()
-    fresh = await stack.client.post("/v1/checkout-sessions", json=ONE_TIME,
-                                    headers={**stack.auth(uid), "Idempotency-Key": "k-2"})
+    fresh = await stack.client.post(
+        "/v1/checkout-sessions", json=ONE_TIME, headers={**stack.auth(uid), "Idempotency-Key": "k-2"}
+    )
     assert fresh.json()["id"] != first.json()["id"]
     # The same key from another user is another user's request: never their session.
-    theirs = await stack.client.post("/v1/checkout-sessions", json=ONE_TIME,
-                                     headers={**stack.auth(other), "Idempotency-Key": "k-1"})
+    theirs = await stack.client.post(
+        "/v1/checkout-sessions", json=ONE_TIME, headers={**stack.auth(other), "Idempotency-Key": "k-1"}
+    )
     assert theirs.status_code == 201 and theirs.json()["id"] != first.json()["id"]
     # Without a key every call is a new session.
     a = await stack.client.post("/v1/checkout-sessions", json=ONE_TIME, headers=stack.auth(uid))
@@ -61,15 +68,19 @@ async def test_another_users_session_is_403_and_grants_nothing(full_stack: FullS
 
     own = await stack.client.get(f"/v1/checkout-sessions/{session['id']}", headers=stack.auth(uid))
     assert own.status_code == 200
-    assert own.json() == {"id": session["id"], "status": "fulfilled", "payment_status": "paid",
-                          "tokens_granted": 5, "balance": 5}
+    assert own.json() == {
+        "id": session["id"],
+        "status": "fulfilled",
+        "payment_status": "paid",
+        "tokens_granted": 5,
+        "balance": 5,
+    }
     again = await stack.client.get(f"/v1/checkout-sessions/{session['id']}", headers=stack.auth(uid))
     assert again.json()["balance"] == 5 and await _balance(stack, uid) == 5
 
 
 async def test_unknown_session_is_404(full_stack: FullStack, uid: str) -> None:
-    response = await full_stack.client.get("/v1/checkout-sessions/cs_test_does_not_exist",
-                                           headers=full_stack.auth(uid))
+    response = await full_stack.client.get("/v1/checkout-sessions/cs_test_does_not_exist", headers=full_stack.auth(uid))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"
 
@@ -83,17 +94,20 @@ async def test_subscription_checkout(full_stack: FullStack, uid: str) -> None:
     assert status.json()["tokens_granted"] == 0
 
 
-@pytest.mark.parametrize("body, status, reason, field", [
-    ({"price_id": "price_nope", "mode": "payment"}, 400, "UNKNOWN_PRICE", "price_id"),
-    ({"price_id": "price_onetime_5_tokens", "mode": "subscription"}, 400, "MODE_MISMATCH", "mode"),
-    ({**SUBSCRIPTION, "quantity": 2}, 422, "INVALID_FIELD", "quantity"),
-    ({**ONE_TIME, "quantity": 101}, 422, "INVALID_FIELD", "quantity"),
-    ({**ONE_TIME, "quantity": 0}, 422, "INVALID_FIELD", "quantity"),
-    ({**ONE_TIME, "mode": "gift"}, 422, "INVALID_FIELD", "mode"),
-    ({**ONE_TIME, "success_url": "https://evil.example"}, 422, "UNKNOWN_FIELD", "success_url"),
-    ({"price_id": "price with spaces", "mode": "payment"}, 422, "INVALID_FIELD", "price_id"),
-    ({"mode": "payment"}, 422, "MISSING_FIELD", "price_id"),
-])
+@pytest.mark.parametrize(
+    "body, status, reason, field",
+    [
+        ({"price_id": "price_nope", "mode": "payment"}, 400, "UNKNOWN_PRICE", "price_id"),
+        ({"price_id": "price_onetime_5_tokens", "mode": "subscription"}, 400, "MODE_MISMATCH", "mode"),
+        ({**SUBSCRIPTION, "quantity": 2}, 422, "INVALID_FIELD", "quantity"),
+        ({**ONE_TIME, "quantity": 101}, 422, "INVALID_FIELD", "quantity"),
+        ({**ONE_TIME, "quantity": 0}, 422, "INVALID_FIELD", "quantity"),
+        ({**ONE_TIME, "mode": "gift"}, 422, "INVALID_FIELD", "mode"),
+        ({**ONE_TIME, "success_url": "https://evil.example"}, 422, "UNKNOWN_FIELD", "success_url"),
+        ({"price_id": "price with spaces", "mode": "payment"}, 422, "INVALID_FIELD", "price_id"),
+        ({"mode": "payment"}, 422, "MISSING_FIELD", "price_id"),
+    ],
+)
 async def test_checkout_validation(full_stack: FullStack, uid: str, body, status, reason, field) -> None:
     response = await full_stack.client.post("/v1/checkout-sessions", json=body, headers=full_stack.auth(uid))
     assert response.status_code == status, response.text
@@ -102,18 +116,26 @@ async def test_checkout_validation(full_stack: FullStack, uid: str, body, status
 
 
 async def test_idempotency_key_header_is_validated(full_stack: FullStack, uid: str) -> None:
-    response = await full_stack.client.post("/v1/checkout-sessions", json=ONE_TIME,
-                                            headers={**full_stack.auth(uid), "Idempotency-Key": "x" * 201})
+    response = await full_stack.client.post(
+        "/v1/checkout-sessions", json=ONE_TIME, headers={**full_stack.auth(uid), "Idempotency-Key": "x" * 201}
+    )
     assert response.status_code == 422 and response.json()["error"]["field"] == "Idempotency-Key"
 
 
 # --- webhook ---------------------------------------------------------------------------------------------
 
+
 def _event(event_type: str = "product.created", obj: dict | None = None, padding: str = "") -> str:
     """A Stripe-shaped event, written with unusual (but valid) JSON formatting on purpose."""
-    body = {"id": f"evt_test_{time.time_ns()}", "object": "event", "type": event_type, "created": int(time.time()),
-            "api_version": "2026-10-28", "livemode": False,
-            "data": {"object": obj or {"id": "prod_x", "object": "product", "name": "Caf\u00e9 \u2615"}}}
+    body = {
+        "id": f"evt_test_{time.time_ns()}",
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "api_version": "2026-10-28",
+        "livemode": False,
+        "data": {"object": obj or {"id": "prod_x", "object": "product", "name": "Caf\u00e9 \u2615"}},
+    }
     if padding:
         body["padding"] = padding
     # Non-ASCII escaped, spaced separators, a trailing newline: re-serialising would break the signature.
@@ -121,8 +143,10 @@ def _event(event_type: str = "product.created", obj: dict | None = None, padding
 
 
 def _signed(payload: str, secret: str = STANDIN_WEBHOOK_SECRET, timestamp: int | None = None) -> dict[str, str]:
-    return {"Stripe-Signature": sign_webhook_payload(payload, secret, timestamp),
-            "Content-Type": "application/json; charset=utf-8"}
+    return {
+        "Stripe-Signature": sign_webhook_payload(payload, secret, timestamp),
+        "Content-Type": "application/json; charset=utf-8",
+    }
 
 
 async def test_webhook_passes_the_raw_bytes_and_acknowledges_recorded_events(full_stack: FullStack) -> None:
@@ -134,15 +158,20 @@ async def test_webhook_passes_the_raw_bytes_and_acknowledges_recorded_events(ful
     assert body["event_id"].startswith("evt_test_")
 
 
-@pytest.mark.parametrize("headers_for, reason", [
-    (lambda p: {"Content-Type": "application/json"}, "MISSING_SIGNATURE"),
-    (lambda p: _signed(p, secret="whsec_wrong"), "INVALID_SIGNATURE"),
-    (lambda p: _signed(p, timestamp=int(time.time()) - 3600), "INVALID_SIGNATURE"),
-    (lambda p: {"Stripe-Signature": "garbage", "Content-Type": "application/json"}, "INVALID_SIGNATURE"),
-])
+@pytest.mark.parametrize(
+    "headers_for, reason",
+    [
+        (lambda p: {"Content-Type": "application/json"}, "MISSING_SIGNATURE"),
+        (lambda p: _signed(p, secret="whsec_wrong"), "INVALID_SIGNATURE"),
+        (lambda p: _signed(p, timestamp=int(time.time()) - 3600), "INVALID_SIGNATURE"),
+        (lambda p: {"Stripe-Signature": "garbage", "Content-Type": "application/json"}, "INVALID_SIGNATURE"),
+    ],
+)
 async def test_webhook_bad_signatures_are_400(full_stack: FullStack, headers_for, reason: str) -> None:
     payload = _event()
-    response = await full_stack.client.post("/v1/stripe/webhook", content=payload.encode(), headers=headers_for(payload))
+    response = await full_stack.client.post(
+        "/v1/stripe/webhook", content=payload.encode(), headers=headers_for(payload)
+    )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["reason"] == reason
 

@@ -1,5 +1,6 @@
 """Contract check: types generated from the gateway's /openapi.json (npm openapi-typescript) must be
 assignable to the frontend's model interfaces in contract/models.ts, checked by tsc (contract/check.ts)."""
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,9 @@ TSC = BIN / "tsc"
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (needed for the TypeScript check)"),
-    pytest.mark.skipif(not (OPENAPI_TYPESCRIPT.exists() and TSC.exists()),
-                       reason="node_modules missing: run `make install` (npm ci)"),
+    pytest.mark.skipif(
+        not (OPENAPI_TYPESCRIPT.exists() and TSC.exists()), reason="node_modules missing: run `make install` (npm ci)"
+    ),
 ]
 
 
@@ -86,8 +88,15 @@ async def test_the_check_fails_when_the_browser_could_set_tokens(tmp_path: Path)
 
 def test_models_keep_the_original_field_names() -> None:
     models = (CONTRACT / "models.ts").read_text()
-    for name in ("interface UserProfileData", "interface TokenTransaction", "interface UserDataUpdate",
-                 "  tokens: number", "  one_time_purchase: boolean", "  amount: number", "  timestamp: string"):
+    for name in (
+        "interface UserProfileData",
+        "interface TokenTransaction",
+        "interface UserDataUpdate",
+        "  tokens: number",
+        "  one_time_purchase: boolean",
+        "  amount: number",
+        "  timestamp: string",
+    ):
         assert name in models
     update = models.split("interface UserDataUpdate", 1)[1]
     assert "tokens" not in update.split("}", 1)[0]

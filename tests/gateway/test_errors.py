@@ -1,4 +1,5 @@
 """The one gRPC -> HTTP table (gateway/errors.py), read through real google.rpc rich statuses."""
+
 from __future__ import annotations
 
 import grpc
@@ -25,10 +26,22 @@ class StatusError(grpc.RpcError):
 
 
 EXPECTED = {
-    "INVALID_ARGUMENT": 400, "OUT_OF_RANGE": 400, "UNAUTHENTICATED": 502, "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "FAILED_PRECONDITION": 409, "ABORTED": 409,
-    "RESOURCE_EXHAUSTED": 429, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 503, "CANCELLED": 503,
-    "UNIMPLEMENTED": 502, "INTERNAL": 502, "UNKNOWN": 502, "DATA_LOSS": 502,
+    "INVALID_ARGUMENT": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 502,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "FAILED_PRECONDITION": 409,
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 503,
+    "CANCELLED": 503,
+    "UNIMPLEMENTED": 502,
+    "INTERNAL": 502,
+    "UNKNOWN": 502,
+    "DATA_LOSS": 502,
 }
 
 
@@ -51,8 +64,15 @@ def test_translation_keeps_reason_and_field_and_hides_internals(code: grpc.Statu
 
 
 def test_insufficient_tokens_is_409_with_its_reason() -> None:
-    error = StatusError(to_status(RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION,
-                                               "balance 1 is less than the 5 tokens requested",
-                                               "INSUFFICIENT_TOKENS", "amount")))
+    error = StatusError(
+        to_status(
+            RpcErrorSpec(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "balance 1 is less than the 5 tokens requested",
+                "INSUFFICIENT_TOKENS",
+                "amount",
+            )
+        )
+    )
     api = from_rpc_error(error, retry_after_s=1, service="profile")
     assert (api.status, api.code, api.reason) == (409, "FAILED_PRECONDITION", "INSUFFICIENT_TOKENS")

@@ -1,5 +1,6 @@
 """Cross-cutting behaviour: request ids (header, gRPC metadata, logs), body limits, content types, malformed
 JSON, CORS, the error shape on FastAPI's own errors, deadlines, readiness and metrics."""
+
 from __future__ import annotations
 
 import asyncio
@@ -76,12 +77,14 @@ async def test_request_id_is_echoed_passed_downstream_and_logged(tmp_path: pathl
     try:
         async with run_profile_service(SqliteStore(tmp_path / "p.sqlite3"), extra_interceptors=[recorder]) as prof:
             async with gateway_client(gateway_test_settings(firebase, profile_target=prof.target)) as (_app, client):
-                given = await client.post("/v1/profile", headers={**firebase.auth_headers(uid),
-                                                                  "X-Request-ID": "trace-42"})
+                given = await client.post(
+                    "/v1/profile", headers={**firebase.auth_headers(uid), "X-Request-ID": "trace-42"}
+                )
                 assert given.status_code == 201
                 assert given.headers["x-request-id"] == "trace-42"
-                hostile = await client.get("/v1/profile", headers={**firebase.auth_headers(uid),
-                                                                   "X-Request-ID": "evil\tid" + "x" * 300})
+                hostile = await client.get(
+                    "/v1/profile", headers={**firebase.auth_headers(uid), "X-Request-ID": "evil\tid" + "x" * 300}
+                )
                 assert hostile.headers["x-request-id"] == ("evilid" + "x" * 300)[:128]
                 generated = await client.get("/v1/profile", headers=firebase.auth_headers(uid))
                 fresh = generated.headers["x-request-id"]
@@ -102,40 +105,48 @@ async def test_body_limit_by_content_length_and_by_streamed_bytes(profile_gatewa
     gw = profile_gateway
     limit = gw.settings.max_body_bytes
     big = json.dumps({"display_name": "x" * (limit + 10)}).encode()
-    declared = await gw.client.patch("/v1/profile", content=big,
-                                     headers={**gw.auth(uid), "Content-Type": "application/json"})
+    declared = await gw.client.patch(
+        "/v1/profile", content=big, headers={**gw.auth(uid), "Content-Type": "application/json"}
+    )
     assert_error_shape(declared, 413, "PAYLOAD_TOO_LARGE")
 
     async def chunks():
         for _ in range(limit // 1024 + 2):
             yield b" " * 1024
 
-    streamed = await gw.client.patch("/v1/profile", content=chunks(),
-                                     headers={**gw.auth(uid), "Content-Type": "application/json"})
+    streamed = await gw.client.patch(
+        "/v1/profile", content=chunks(), headers={**gw.auth(uid), "Content-Type": "application/json"}
+    )
     assert "content-length" not in streamed.request.headers
     assert_error_shape(streamed, 413, "PAYLOAD_TOO_LARGE")
 
-    lying = await gw.client.patch("/v1/profile", content=b"{}",
-                                  headers={**gw.auth(uid), "Content-Type": "application/json", "Content-Length": "x"})
+    lying = await gw.client.patch(
+        "/v1/profile",
+        content=b"{}",
+        headers={**gw.auth(uid), "Content-Type": "application/json", "Content-Length": "x"},
+    )
     assert lying.status_code in (400, 413)
 
 
-@pytest.mark.parametrize("content, content_type, status, reason", [
-    (b'{"display_name": "x"}', "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
-    (b"display_name=x", "application/x-www-form-urlencoded", 415, "UNSUPPORTED_MEDIA_TYPE"),
-    (b'{"display_name": "x"}', None, 415, "UNSUPPORTED_MEDIA_TYPE"),
-    (b'{"display_name": ', "application/json", 400, "MALFORMED_JSON"),
-    (b'{"display_name": "\xff\xfe"}', "application/json", 400, "MALFORMED_JSON"),
-    (b"\xff\xfe\x00\x00garbage", "application/json", 400, "MALFORMED_JSON"),
-    (b"[" * 100_00 + b"]" * 100_00, "application/json", 400, "MALFORMED_JSON"),
-    (b'{"a":' * 5000 + b"1" + b"}" * 5000, "application/json", 400, "MALFORMED_JSON"),
-    (b'{"display_name": ' + b"[" * 500 + b"]" * 500 + b"}", "application/json", 422, "INVALID_FIELD"),
-    (b"null", "application/json", 422, None),
-    (b"", "application/json", 422, "MISSING_FIELD"),
-])
-async def test_bodies_that_are_not_acceptable_json_get_4xx_json(profile_gateway: ProfileGateway, uid: str,
-                                                                content: bytes, content_type: str | None,
-                                                                status: int, reason: str | None) -> None:
+@pytest.mark.parametrize(
+    "content, content_type, status, reason",
+    [
+        (b'{"display_name": "x"}', "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (b"display_name=x", "application/x-www-form-urlencoded", 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (b'{"display_name": "x"}', None, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (b'{"display_name": ', "application/json", 400, "MALFORMED_JSON"),
+        (b'{"display_name": "\xff\xfe"}', "application/json", 400, "MALFORMED_JSON"),
+        (b"\xff\xfe\x00\x00garbage", "application/json", 400, "MALFORMED_JSON"),
+        (b"[" * 100_00 + b"]" * 100_00, "application/json", 400, "MALFORMED_JSON"),
+        (b'{"a":' * 5000 + b"1" + b"}" * 5000, "application/json", 400, "MALFORMED_JSON"),
+        (b'{"display_name": ' + b"[" * 500 + b"]" * 500 + b"}", "application/json", 422, "INVALID_FIELD"),
+        (b"null", "application/json", 422, None),
+        (b"", "application/json", 422, "MISSING_FIELD"),
+    ],
+)
+async def test_bodies_that_are_not_acceptable_json_get_4xx_json(
+    profile_gateway: ProfileGateway, uid: str, content: bytes, content_type: str | None, status: int, reason: str | None
+) -> None:
     gw = profile_gateway
     await gw.client.post("/v1/profile", headers=gw.auth(uid))
     headers = gw.auth(uid) | ({"Content-Type": content_type} if content_type else {})
@@ -160,13 +171,19 @@ async def test_framework_errors_use_the_error_shape(profile_gateway: ProfileGate
 
 async def test_cors_allows_only_configured_origins(profile_gateway: ProfileGateway) -> None:
     gw = profile_gateway
-    allowed = await gw.client.options("/v1/profile", headers={
-        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "PATCH",
-        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key"})
+    allowed = await gw.client.options(
+        "/v1/profile",
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+        },
+    )
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
-    refused = await gw.client.options("/v1/profile", headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "PATCH"})
+    refused = await gw.client.options(
+        "/v1/profile", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PATCH"}
+    )
     assert_error_shape(refused, 403, "CORS_REFUSED")
     assert "access-control-allow-origin" not in refused.headers
     simple = await gw.client.get("/healthz", headers={"Origin": "https://evil.example"})
@@ -184,8 +201,11 @@ async def test_unavailable_services_are_503_with_retry_after(firebase, uid: str)
             error = assert_error_shape(response, 503)
             assert error["code"] == "UNAVAILABLE"
             assert response.headers["retry-after"] == str(settings.retry_after_s)
-        webhook = await client.post("/v1/stripe/webhook", content=b"{}",
-                                    headers={"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"})
+        webhook = await client.post(
+            "/v1/stripe/webhook",
+            content=b"{}",
+            headers={"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"},
+        )
         assert_error_shape(webhook, 503)
         not_ready = await client.get("/readyz")
         assert_error_shape(not_ready, 503, "NOT_READY")
@@ -218,11 +238,16 @@ async def test_readiness_and_metrics(sqlite_profile, firebase, uid: str) -> None
             assert metrics.status_code == 200
             text = metrics.text
             assert 'gateway_http_requests_total{method="POST",route="/v1/profile",status="201"} 1.0' in text
-            assert ('gateway_http_requests_total{method="GET",route="/v1/checkout-sessions/{session_id}",'
-                    'status="401"} 1.0') in text
-            assert ('gateway_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/readyz",'
-                    'status="200"}') in text
-            assert 'gateway_downstream_call_duration_seconds_count{code="OK",method="CreateProfile",service="profile"}' in text
+            assert (
+                'gateway_http_requests_total{method="GET",route="/v1/checkout-sessions/{session_id}",status="401"} 1.0'
+            ) in text
+            assert (
+                'gateway_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/readyz",status="200"}'
+            ) in text
+            assert (
+                'gateway_downstream_call_duration_seconds_count{code="OK",method="CreateProfile",service="profile"}'
+                in text
+            )
 
 
 async def test_dependencies_can_be_overridden(profile_gateway: ProfileGateway, uid: str) -> None:

@@ -1,5 +1,6 @@
 """The whole path, every piece real: gateway (uvicorn) -> profile + billing (gRPC) -> Stripe stand-in, whose
 signed webhook comes back through the gateway's /v1/stripe/webhook."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -24,8 +25,11 @@ async def test_sign_up_buy_and_see_five_tokens(full_stack: FullStack, uid: str) 
     listed = {p["price_id"]: p for p in prices.json()["prices"]}
     assert listed[ONE_TIME_PRICE]["mode"] == "payment" and listed[ONE_TIME_PRICE]["tokens_per_unit"] == 5
 
-    checkout = await stack.client.post("/v1/checkout-sessions", json={"price_id": ONE_TIME_PRICE, "mode": "payment"},
-                                       headers={**auth, "Idempotency-Key": "buy-1"})
+    checkout = await stack.client.post(
+        "/v1/checkout-sessions",
+        json={"price_id": ONE_TIME_PRICE, "mode": "payment"},
+        headers={**auth, "Idempotency-Key": "buy-1"},
+    )
     assert checkout.status_code == 201, checkout.text
     session = checkout.json()
     assert set(session) == {"id", "url"} and session["id"] and urlsplit(session["url"]).scheme in ("http", "https")
@@ -33,15 +37,19 @@ async def test_sign_up_buy_and_see_five_tokens(full_stack: FullStack, uid: str) 
 
     pending = await stack.client.get(f"/v1/checkout-sessions/{session['id']}", headers=auth)
     assert pending.status_code == 200
-    assert pending.json() | {"balance": 0} == {"id": session["id"], "status": "pending", "payment_status": "unpaid",
-                                               "tokens_granted": 0, "balance": 0}
+    assert pending.json() | {"balance": 0} == {
+        "id": session["id"],
+        "status": "pending",
+        "payment_status": "unpaid",
+        "tokens_granted": 0,
+        "balance": 0,
+    }
 
     # The customer pays; the stand-in signs checkout.session.completed and POSTs it to the gateway.
     completed = await stack.standin.complete_session(session["id"], "paid", wait=True)
     (delivery,) = completed["deliveries"]
     assert delivery["status"] == "delivered"
-    assert [(a["url"], a["status_code"]) for a in delivery["attempts"]] == [
-        (f"{stack.url}/v1/stripe/webhook", 200)]
+    assert [(a["url"], a["status_code"]) for a in delivery["attempts"]] == [(f"{stack.url}/v1/stripe/webhook", 200)]
 
     after = await stack.client.get("/v1/profile", headers=auth)
     assert after.json()["tokens"] == 5

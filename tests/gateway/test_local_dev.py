@@ -1,4 +1,5 @@
 """The local profile's development sign-in and try-it page (gateway/local_dev), and production refusing both."""
+
 from __future__ import annotations
 
 import stat
@@ -65,14 +66,20 @@ async def test_dev_tokens_still_get_every_claim_check(profile_gateway, uid) -> N
 
 async def test_sign_in_refuses_bad_requests_in_the_error_shape(profile_gateway) -> None:
     client = profile_gateway.client
-    assert_error_shape(await client.post("/local/sign-in", content="uid=a", headers={"Content-Type": "text/plain"}),
-                       415, "UNSUPPORTED_MEDIA_TYPE")
+    assert_error_shape(
+        await client.post("/local/sign-in", content="uid=a", headers={"Content-Type": "text/plain"}),
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
     assert_error_shape(await client.post("/local/sign-in", json={"uid": "has space"}), 422)
     assert_error_shape(await client.post("/local/sign-in", json={"uid": "a" * 129}), 422)
     assert_error_shape(await client.post("/local/sign-in", json={"uid": "a", "email": "not-an-email"}), 422)
     assert_error_shape(await client.post("/local/sign-in", json={"uid": "a", "admin": True}), 422, "UNKNOWN_FIELD")
-    assert_error_shape(await client.post("/local/sign-in", content=b"{" * 100_000,
-                                         headers={"Content-Type": "application/json"}), 413, "PAYLOAD_TOO_LARGE")
+    assert_error_shape(
+        await client.post("/local/sign-in", content=b"{" * 100_000, headers={"Content-Type": "application/json"}),
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
     assert_error_shape(await client.get("/local/sign-in"), 405)
 
 

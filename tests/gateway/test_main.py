@@ -1,4 +1,5 @@
 """`python -m gateway` serves: uvicorn on GATEWAY_LISTEN, JSON log lines with the request id, clean SIGTERM."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ def test_python_m_gateway_serves(tmp_path: Path, firebase) -> None:
     }
     log_path = tmp_path / "gateway.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -45,8 +47,11 @@ def test_python_m_gateway_serves(tmp_path: Path, firebase) -> None:
             assert proc.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.1)
-        response = httpx.get(f"{base}/v1/profile", headers={**firebase.auth_headers("main-user"),
-                                                            "X-Request-ID": "main-test-1"}, timeout=10)
+        response = httpx.get(
+            f"{base}/v1/profile",
+            headers={**firebase.auth_headers("main-user"), "X-Request-ID": "main-test-1"},
+            timeout=10,
+        )
         assert response.status_code == 503 and response.headers["x-request-id"] == "main-test-1"
         assert httpx.get(f"{base}/openapi.json", timeout=5).json()["info"]["title"]
         assert httpx.get(f"{base}/docs", timeout=5).status_code == 200

@@ -1,5 +1,6 @@
 """/v1/profile against the real profile service: sign-up, the UserProfileData shape, the read-only PATCH
 rules (defect 5: the browser cannot set its tokens) and token history."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,20 @@ from tests.gateway.conftest import ProfileGateway
 from tokens.profile.v1 import profile_service_pb2 as pb
 
 PROFILE_FIELDS = {
-    "uid", "email", "created_at", "last_login", "stripe_customer_id", "has_access", "one_time_purchase", "tokens",
-    "purchase_date", "product_id", "price_id", "subscription_status", "current_period_end", "display_name",
+    "uid",
+    "email",
+    "created_at",
+    "last_login",
+    "stripe_customer_id",
+    "has_access",
+    "one_time_purchase",
+    "tokens",
+    "purchase_date",
+    "product_id",
+    "price_id",
+    "subscription_status",
+    "current_period_end",
+    "display_name",
 }
 
 
@@ -39,7 +52,9 @@ async def test_get_before_sign_up_is_404(profile_gateway: ProfileGateway, uid: s
     response = await profile_gateway.client.get("/v1/profile", headers=profile_gateway.auth(uid))
     assert response.status_code == 404
     assert response.json()["error"] == {
-        "code": "NOT_FOUND", "message": response.json()["error"]["message"], "reason": "PROFILE_NOT_FOUND",
+        "code": "NOT_FOUND",
+        "message": response.json()["error"]["message"],
+        "reason": "PROFILE_NOT_FOUND",
         "field": "uid",
     }
 
@@ -64,24 +79,29 @@ async def test_patch_refuses_read_only_fields(profile_gateway: ProfileGateway, u
 async def test_patch_names_every_read_only_field(profile_gateway: ProfileGateway, uid: str) -> None:
     gw = profile_gateway
     await gw.client.post("/v1/profile", headers=gw.auth(uid))
-    response = await gw.client.patch("/v1/profile", json={"tokens": 5, "has_access": True, "one_time_purchase": True},
-                                     headers=gw.auth(uid))
+    response = await gw.client.patch(
+        "/v1/profile", json={"tokens": 5, "has_access": True, "one_time_purchase": True}, headers=gw.auth(uid)
+    )
     assert response.status_code == 422
     message = response.json()["error"]["message"]
     for field in ("tokens", "has_access", "one_time_purchase"):
         assert f"'{field}' is read-only" in message
 
 
-@pytest.mark.parametrize("body, reason, field", [
-    ({"nickname": "x"}, "UNKNOWN_FIELD", "nickname"),
-    ({"display_name": "ok", "Tokens": 5}, "UNKNOWN_FIELD", "Tokens"),
-    ({}, "INVALID_FIELD", None),
-    ({"display_name": 5}, "INVALID_FIELD", "display_name"),
-    ({"display_name": "x" * 201}, "INVALID_FIELD", "display_name"),
-    ([{"display_name": "x"}], "INVALID_FIELD", None),
-])
-async def test_patch_rejects_unknown_fields_and_bad_values(profile_gateway: ProfileGateway, uid: str, body,
-                                                           reason: str, field: str | None) -> None:
+@pytest.mark.parametrize(
+    "body, reason, field",
+    [
+        ({"nickname": "x"}, "UNKNOWN_FIELD", "nickname"),
+        ({"display_name": "ok", "Tokens": 5}, "UNKNOWN_FIELD", "Tokens"),
+        ({}, "INVALID_FIELD", None),
+        ({"display_name": 5}, "INVALID_FIELD", "display_name"),
+        ({"display_name": "x" * 201}, "INVALID_FIELD", "display_name"),
+        ([{"display_name": "x"}], "INVALID_FIELD", None),
+    ],
+)
+async def test_patch_rejects_unknown_fields_and_bad_values(
+    profile_gateway: ProfileGateway, uid: str, body, reason: str, field: str | None
+) -> None:
     gw = profile_gateway
     await gw.client.post("/v1/profile", headers=gw.auth(uid))
     response = await gw.client.patch("/v1/profile", json=body, headers=gw.auth(uid))
@@ -106,8 +126,9 @@ async def test_patch_display_name_set_and_clear(profile_gateway: ProfileGateway,
 
 
 async def test_patch_without_a_profile_is_404(profile_gateway: ProfileGateway, uid: str) -> None:
-    response = await profile_gateway.client.patch("/v1/profile", json={"display_name": "x"},
-                                                  headers=profile_gateway.auth(uid))
+    response = await profile_gateway.client.patch(
+        "/v1/profile", json={"display_name": "x"}, headers=profile_gateway.auth(uid)
+    )
     assert response.status_code == 404
 
 
@@ -118,9 +139,15 @@ async def test_token_history_pages_newest_first(profile_gateway: ProfileGateway,
     assert empty.status_code == 200 and empty.json() == {"entries": [], "next_page_token": None}
 
     for n, amount in enumerate([5, 3, 2]):
-        await gw.profile.stub.GrantTokens(pb.GrantTokensRequest(
-            uid=uid, amount=amount, type=pb.TOKEN_ENTRY_TYPE_PURCHASE, idempotency_key=f"k{n}",
-            source={"checkout_session": f"cs_{n}"}))
+        await gw.profile.stub.GrantTokens(
+            pb.GrantTokensRequest(
+                uid=uid,
+                amount=amount,
+                type=pb.TOKEN_ENTRY_TYPE_PURCHASE,
+                idempotency_key=f"k{n}",
+                source={"checkout_session": f"cs_{n}"},
+            )
+        )
     await gw.profile.stub.SpendTokens(pb.SpendTokensRequest(uid=uid, amount=4, idempotency_key="s1", reason="report"))
 
     seen = []
@@ -134,7 +161,11 @@ async def test_token_history_pages_newest_first(profile_gateway: ProfileGateway,
         if token is None:
             break
     assert [(e["amount"], e["type"], e["balance_after"]) for e in seen] == [
-        (-4, "spend", 6), (2, "purchase", 10), (3, "purchase", 8), (5, "purchase", 5)]
+        (-4, "spend", 6),
+        (2, "purchase", 10),
+        (3, "purchase", 8),
+        (5, "purchase", 5),
+    ]
     assert seen[0]["reason"] == "report"
     assert seen[-1]["source"] == {"checkout_session": "cs_0"}
     assert all(e["timestamp"].endswith("Z") and e["entry_id"] for e in seen)

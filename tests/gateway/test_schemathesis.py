@@ -10,6 +10,7 @@ validates itself, so a schema-valid request never gets 422.
 
 The figures (cases run / failed per operation) are printed at the end of the module.
 """
+
 from __future__ import annotations
 
 import collections
@@ -26,7 +27,11 @@ from gateway.settings import GatewaySettings
 from tests.gateway.conftest import SUMMARY_KEY
 from tests.gateway.harness import stack_in_thread
 from tests.support.firebase_tokens import (
-    DEFAULT_PROJECT, firebase_claims, firebase_issuer, generate_key, sign_id_token,
+    DEFAULT_PROJECT,
+    firebase_claims,
+    firebase_issuer,
+    generate_key,
+    sign_id_token,
 )
 
 FUZZ_UID = "fuzz-user-1"
@@ -35,8 +40,9 @@ MAX_EXAMPLES = 30
 # any server does: minted here with a fresh key, whose certificate the fixture then serves locally.
 FUZZ_KEY = generate_key()
 FUZZ_KID = "fuzz-key"
-TOKEN = sign_id_token(firebase_claims(DEFAULT_PROJECT, FUZZ_UID, email="fuzz@example.com", expires_in=3 * 3600),
-                      FUZZ_KEY, FUZZ_KID)
+TOKEN = sign_id_token(
+    firebase_claims(DEFAULT_PROJECT, FUZZ_UID, email="fuzz@example.com", expires_in=3 * 3600), FUZZ_KEY, FUZZ_KID
+)
 
 STATS: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 STATUSES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -46,16 +52,21 @@ STATUSES: dict[str, collections.Counter] = collections.defaultdict(collections.C
 def fuzz_gateway(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[str]:
     """The whole stack (threaded); yields the gateway's base URL once the fuzz user has signed up."""
     path = tmp_path_factory.mktemp("fuzz") / "profile.sqlite3"
-    with firebase_issuer(DEFAULT_PROJECT, key=FUZZ_KEY, kid=FUZZ_KID) as issuer, \
-            stack_in_thread(issuer, str(path)) as stack:
-        signed_up = requests.post(f"{stack.gateway_url}/v1/profile", headers={"Authorization": f"Bearer {TOKEN}"},
-                                  timeout=10)
+    with (
+        firebase_issuer(DEFAULT_PROJECT, key=FUZZ_KEY, kid=FUZZ_KID) as issuer,
+        stack_in_thread(issuer, str(path)) as stack,
+    ):
+        signed_up = requests.post(
+            f"{stack.gateway_url}/v1/profile", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
         assert signed_up.status_code in (200, 201), signed_up.text
         yield stack.gateway_url
     total = sum(c["cases"] for c in STATS.values())
     failed = sum(c["failed"] for c in STATS.values())
-    lines = [f"schemathesis: {total} cases run, {failed} failed ({len(STATS)} operations, all checks, "
-             f"max {MAX_EXAMPLES} examples per phase)"] + [
+    lines = [
+        f"schemathesis: {total} cases run, {failed} failed ({len(STATS)} operations, all checks, "
+        f"max {MAX_EXAMPLES} examples per phase)"
+    ] + [
         f"  {op}: {c['cases']} cases, {c['failed']} failed, statuses {dict(sorted(STATUSES[op].items()))}"
         for op, c in sorted(STATS.items())
     ]
@@ -73,20 +84,25 @@ BUSINESS_RULE_400 = {
 
 # The description is the app's own; it does not depend on the services, so it is loaded at collection
 # (schemathesis.pytest.from_fixture fails under pytest 9: 'Function' object has no attribute '_nodeid').
-CONFIG = SchemathesisConfig.from_dict({
-    "request-timeout": 20,
-    "generation": {"max-examples": MAX_EXAMPLES},
-    "phases": {"stateful": {"enabled": False}},
-    "auth": {"openapi": {"FirebaseIdToken": {"bearer": TOKEN}}},
-    # Default expectations everywhere, except where a business rule can refuse schema-valid input with 400.
-    "operations": [
-        {"include-name": name,
-         "checks": {"positive_data_acceptance": {"expected-statuses": [*POSITIVE_DEFAULT, "400"]}}}
-        for name in BUSINESS_RULE_400
-    ],
-})
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "request-timeout": 20,
+        "generation": {"max-examples": MAX_EXAMPLES},
+        "phases": {"stateful": {"enabled": False}},
+        "auth": {"openapi": {"FirebaseIdToken": {"bearer": TOKEN}}},
+        # Default expectations everywhere, except where a business rule can refuse schema-valid input with 400.
+        "operations": [
+            {
+                "include-name": name,
+                "checks": {"positive_data_acceptance": {"expected-statuses": [*POSITIVE_DEFAULT, "400"]}},
+            }
+            for name in BUSINESS_RULE_400
+        ],
+    }
+)
 schema = schemathesis.openapi.from_dict(
-    create_app(GatewaySettings(_env_file=None, app_env="local")).openapi(), config=CONFIG)
+    create_app(GatewaySettings(_env_file=None, app_env="local")).openapi(), config=CONFIG
+)
 
 
 @schema.parametrize()

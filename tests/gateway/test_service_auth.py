@@ -1,5 +1,6 @@
 """The gateway's channels are service_kit's: mTLS when configured and the gateway's own service credential on
 every call, as `make run` and production run them. Profile and billing refuse anyone else."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,39 +16,47 @@ async def test_mtls_and_service_credentials(tmp_path: Path, firebase, uid: str) 
     tls = write_dev_tls(tmp_path / "tls")
     tokens = dev_tokens()
     profile_settings = ProfileSettings(
-        _env_file=None, app_env="local",
-        auth_token_gateway=tokens["gateway"], auth_token_billing=tokens["billing"],
-        tls_cert_file=str(tls.server_cert), tls_key_file=str(tls.server_key), tls_client_ca_file=str(tls.ca_cert),
+        _env_file=None,
+        app_env="local",
+        auth_token_gateway=tokens["gateway"],
+        auth_token_billing=tokens["billing"],
+        tls_cert_file=str(tls.server_cert),
+        tls_key_file=str(tls.server_key),
+        tls_client_ca_file=str(tls.ca_cert),
     )
     cert, key = tls.client_certs["gateway"]
     client_tls = dict(tls_ca_file=str(tls.ca_cert), tls_client_cert_file=str(cert), tls_client_key_file=str(key))
     async with run_profile_service(SqliteStore(tmp_path / "p.sqlite3"), profile_settings) as profile:
-        good = gateway_test_settings(firebase, profile_target=profile.target, auth_token_gateway=tokens["gateway"],
-                                     **client_tls)
+        good = gateway_test_settings(
+            firebase, profile_target=profile.target, auth_token_gateway=tokens["gateway"], **client_tls
+        )
         async with gateway_client(good) as (_app, client):
             created = await client.post("/v1/profile", headers=firebase.auth_headers(uid))
             assert created.status_code == 201, created.text
             assert (await client.get("/v1/profile", headers=firebase.auth_headers(uid))).status_code == 200
 
         # Billing's credential is a real caller, but not allowed to edit profiles: 403, nothing changed.
-        as_billing = gateway_test_settings(firebase, profile_target=profile.target,
-                                           auth_token_gateway=tokens["billing"], **client_tls)
+        as_billing = gateway_test_settings(
+            firebase, profile_target=profile.target, auth_token_gateway=tokens["billing"], **client_tls
+        )
         async with gateway_client(as_billing) as (_app, client):
             edit = await client.patch("/v1/profile", json={"display_name": "x"}, headers=firebase.auth_headers(uid))
             assert edit.status_code == 403 and edit.json()["error"]["code"] == "PERMISSION_DENIED"
 
         # A wrong service credential is the gateway's misconfiguration: 502, never a 401 that would send the
         # browser back to sign-in.
-        wrong = gateway_test_settings(firebase, profile_target=profile.target, auth_token_gateway="local-wrong",
-                                      **client_tls)
+        wrong = gateway_test_settings(
+            firebase, profile_target=profile.target, auth_token_gateway="local-wrong", **client_tls
+        )
         async with gateway_client(wrong) as (_app, client):
             refused = await client.get("/v1/profile", headers=firebase.auth_headers(uid))
             assert refused.status_code == 502 and refused.json()["error"]["code"] == "UNAUTHENTICATED"
             assert "www-authenticate" not in refused.headers
 
         # Without TLS the connection itself fails: the service is unavailable to this gateway.
-        plain = gateway_test_settings(firebase, profile_target=profile.target, auth_token_gateway=tokens["gateway"],
-                                      downstream_timeout_s=2)
+        plain = gateway_test_settings(
+            firebase, profile_target=profile.target, auth_token_gateway=tokens["gateway"], downstream_timeout_s=2
+        )
         async with gateway_client(plain) as (_app, client):
             response = await client.get("/v1/profile", headers=firebase.auth_headers(uid))
             assert response.status_code == 503

@@ -1,6 +1,7 @@
 """The profile contract suite runs against every store: SQLite, and Firestore through the npm
 @firestore-emulator/server (wire-level only: it does not isolate transactions, see
 shared/reference/firestore-node-emulator.md), or a faithful Firestore when FIRESTORE_EMULATOR_HOST is set."""
+
 from __future__ import annotations
 
 import uuid
@@ -27,7 +28,7 @@ def firestore_host():
         return
     try:
         handle = firestore_emulator.start_firestore_emulator()
-    except Exception as exc:  # noqa: BLE001 - no node / package: skip with the reason
+    except Exception as exc:
         pytest.skip(f"Firestore emulator unavailable: {exc}")
     try:
         yield handle.host, False

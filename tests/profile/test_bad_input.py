@@ -1,4 +1,5 @@
 """Bad input gets INVALID_ARGUMENT naming the field, and nothing is written."""
+
 from __future__ import annotations
 
 import grpc
@@ -44,7 +45,9 @@ CASES = [
 async def test_bad_input_is_invalid_argument_and_writes_nothing(sqlite_profile, method, request_msg, field):
     stub = sqlite_profile.stub
     await stub.CreateProfile(pb.CreateProfileRequest(uid=UID, email="a@example.com"))
-    await stub.GrantTokens(pb.GrantTokensRequest(uid=UID, amount=2, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key="seed"))
+    await stub.GrantTokens(
+        pb.GrantTokensRequest(uid=UID, amount=2, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key="seed")
+    )
     before = await stub.GetProfile(pb.GetProfileRequest(uid=UID))
     async with raises_rpc(grpc.StatusCode.INVALID_ARGUMENT, field=field) as raised:
         await getattr(stub, method)(request_msg)
@@ -58,7 +61,8 @@ async def test_bad_input_is_invalid_argument_and_writes_nothing(sqlite_profile, 
 async def test_undecodable_request_is_invalid_argument(sqlite_profile):
     raw = sqlite_profile.channel.unary_unary(
         "/tokens.profile.v1.ProfileService/GrantTokens",
-        request_serializer=lambda b: b, response_deserializer=lambda b: b,
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
     )
     # Field 1 (uid) with invalid UTF-8: protobuf refuses to parse it.
     async with raises_rpc(grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_REQUEST"):
@@ -71,6 +75,9 @@ async def test_error_for_huge_input_stays_within_trailer_limits(sqlite_profile):
     from google.protobuf import field_mask_pb2
 
     async with raises_rpc(grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN_FIELD", "update_mask") as raised:
-        await sqlite_profile.stub.UpdateProfile(pb.UpdateProfileRequest(
-            profile=pb.UserProfile(uid=UID), update_mask=field_mask_pb2.FieldMask(paths=["x" * 50_000])))
+        await sqlite_profile.stub.UpdateProfile(
+            pb.UpdateProfileRequest(
+                profile=pb.UserProfile(uid=UID), update_mask=field_mask_pb2.FieldMask(paths=["x" * 50_000])
+            )
+        )
     assert len(raised.details.message) <= 500

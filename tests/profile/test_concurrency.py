@@ -1,4 +1,5 @@
 """Real concurrency through the gRPC server: many calls in flight at once on one channel."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,9 @@ from tokens.profile.v1 import profile_service_pb2 as pb
 
 async def test_200_concurrent_grants_with_one_key_make_one_entry(profile, uid, faithful_isolation):
     await profile.stub.CreateProfile(pb.CreateProfileRequest(uid=uid, email="c@example.com"))
-    request = pb.GrantTokensRequest(uid=uid, amount=5, type=pb.TOKEN_ENTRY_TYPE_PURCHASE, idempotency_key="checkout:cs_same")
+    request = pb.GrantTokensRequest(
+        uid=uid, amount=5, type=pb.TOKEN_ENTRY_TYPE_PURCHASE, idempotency_key="checkout:cs_same"
+    )
     results = await asyncio.gather(*(profile.stub.GrantTokens(request) for _ in range(200)))
     assert sum(not r.already_applied for r in results) == 1
     assert {r.entry.entry_id for r in results} == {results[0].entry.entry_id}
@@ -24,8 +27,9 @@ async def test_200_concurrent_grants_with_one_key_make_one_entry(profile, uid, f
 
 async def test_1000_concurrent_spends_against_500_leave_zero(profile, uid, faithful_isolation):
     await profile.stub.CreateProfile(pb.CreateProfileRequest(uid=uid, email="c@example.com"))
-    await profile.stub.GrantTokens(pb.GrantTokensRequest(
-        uid=uid, amount=500, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key="seed"))
+    await profile.stub.GrantTokens(
+        pb.GrantTokensRequest(uid=uid, amount=500, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key="seed")
+    )
 
     async def spend(i: int) -> str:
         try:

@@ -1,4 +1,5 @@
 """The ProfileService contract, run against every store (see conftest.py)."""
+
 from __future__ import annotations
 
 import grpc
@@ -138,24 +139,37 @@ async def test_page_token_of_another_user_is_refused(profile, uid):
 
 async def test_update_profile_edits_only_user_fields(profile, uid):
     await create(profile, uid)
-    updated = await profile.stub.UpdateProfile(pb.UpdateProfileRequest(
-        profile=pb.UserProfile(uid=uid, display_name="Ada", tokens=999),
-        update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
-    ))
+    updated = await profile.stub.UpdateProfile(
+        pb.UpdateProfileRequest(
+            profile=pb.UserProfile(uid=uid, display_name="Ada", tokens=999),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+        )
+    )
     assert updated.profile.display_name == "Ada" and updated.profile.tokens == 0
 
 
-@pytest.mark.parametrize("path", [
-    "tokens", "has_access", "one_time_purchase", "stripe_customer_id", "purchase_date", "price_id",
-    "product_id", "subscription_status",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tokens",
+        "has_access",
+        "one_time_purchase",
+        "stripe_customer_id",
+        "purchase_date",
+        "price_id",
+        "product_id",
+        "subscription_status",
+    ],
+)
 async def test_update_mask_naming_read_only_field_is_refused(profile, uid, path):
     await create(profile, uid)
     async with raises_rpc(INVALID, "READ_ONLY_FIELD", path) as raised:
-        await profile.stub.UpdateProfile(pb.UpdateProfileRequest(
-            profile=pb.UserProfile(uid=uid, tokens=1_000, has_access=True, one_time_purchase=True),
-            update_mask=field_mask_pb2.FieldMask(paths=[path]),
-        ))
+        await profile.stub.UpdateProfile(
+            pb.UpdateProfileRequest(
+                profile=pb.UserProfile(uid=uid, tokens=1_000, has_access=True, one_time_purchase=True),
+                update_mask=field_mask_pb2.FieldMask(paths=[path]),
+            )
+        )
     assert "read-only" in raised.details.message
     got = (await profile.stub.GetProfile(pb.GetProfileRequest(uid=uid))).profile
     assert (got.tokens, got.has_access, got.one_time_purchase) == (0, False, False)
@@ -175,10 +189,16 @@ async def test_entitlements_ignore_older_updates(profile, uid):
     def at(seconds):
         return timestamp_pb2.Timestamp(seconds=seconds)
 
-    newer = await profile.stub.SetEntitlements(pb.SetEntitlementsRequest(
-        uid=uid, has_access=False, subscription_status="canceled", source_event_time=at(2_000_000_000)))
-    older = await profile.stub.SetEntitlements(pb.SetEntitlementsRequest(
-        uid=uid, has_access=True, subscription_status="active", source_event_time=at(1_900_000_000)))
+    newer = await profile.stub.SetEntitlements(
+        pb.SetEntitlementsRequest(
+            uid=uid, has_access=False, subscription_status="canceled", source_event_time=at(2_000_000_000)
+        )
+    )
+    older = await profile.stub.SetEntitlements(
+        pb.SetEntitlementsRequest(
+            uid=uid, has_access=True, subscription_status="active", source_event_time=at(1_900_000_000)
+        )
+    )
     assert newer.applied and not older.applied
     got = (await profile.stub.GetProfile(pb.GetProfileRequest(uid=uid))).profile
     assert (got.has_access, got.subscription_status) == (False, "canceled")

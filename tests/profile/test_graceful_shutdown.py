@@ -1,4 +1,5 @@
 """On SIGTERM the service reports NOT_SERVING first, then stops within its grace period and exits 0."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,8 @@ async def test_sigterm_flips_health_to_not_serving_then_exits_cleanly(tmp_path):
         statuses = []
         async with grpc.aio.insecure_channel(service.target) as channel:
             watch = health_pb2_grpc.HealthStub(channel).Watch(
-                health_pb2.HealthCheckRequest(service="tokens.profile.v1.ProfileService"))
+                health_pb2.HealthCheckRequest(service="tokens.profile.v1.ProfileService")
+            )
 
             async def follow() -> None:
                 try:

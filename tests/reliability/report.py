@@ -1,9 +1,10 @@
 """The reliability report: one line per scenario, printed at the end of the run (make reliability)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-RESULTS: list["ScenarioResult"] = []
+RESULTS: list[ScenarioResult] = []
 
 
 @dataclass
@@ -15,8 +16,10 @@ class ScenarioResult:
     duplicated: int = 0
 
     def line(self) -> str:
-        return (f"{self.name}: {self.operations} operations, {self.faults} faults, {self.lost} lost, "
-                f"{self.duplicated} duplicated")
+        return (
+            f"{self.name}: {self.operations} operations, {self.faults} faults, {self.lost} lost, "
+            f"{self.duplicated} duplicated"
+        )
 
 
 def record(result: ScenarioResult) -> ScenarioResult:

@@ -1,6 +1,7 @@
 """Every BillingService RPC fuzzed with hypothesis-generated messages and raw wire bytes against the real
 billing service (with the profile service and the Stripe stand-in behind it). Only OK, INVALID_ARGUMENT,
 FAILED_PRECONDITION, NOT_FOUND and ALREADY_EXISTS may come back, and the ledger audit still passes."""
+
 from __future__ import annotations
 
 import collections
@@ -36,7 +37,10 @@ def test_fuzzed_billing_requests_get_only_allowed_codes(billing_target, method, 
 def test_audit_passes_after_billing_fuzzing(billing_target):
     _channel, db = billing_target
     operations = sum(SEEN.values())
-    record(ScenarioResult("grpc fuzz (billing)", operations=operations,
-                          faults=sum(n for (_, code), n in SEEN.items() if code != "OK")))
+    record(
+        ScenarioResult(
+            "grpc fuzz (billing)", operations=operations, faults=sum(n for (_, code), n in SEEN.items() if code != "OK")
+        )
+    )
     assert operations > 0
     assert audit_sqlite_file(db) == 0

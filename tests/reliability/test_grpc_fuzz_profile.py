@@ -1,6 +1,7 @@
 """Every ProfileService RPC fuzzed with hypothesis-generated messages and raw wire bytes. Only OK,
 INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND and ALREADY_EXISTS may come back (never UNKNOWN or
 INTERNAL), and the ledger audit still passes afterwards."""
+
 from __future__ import annotations
 
 import collections
@@ -23,15 +24,17 @@ SEEN: collections.Counter = collections.Counter()
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory):
     db = tmp_path_factory.mktemp("fuzz") / "profile.sqlite3"
-    with profile_service_in_thread(SqliteStore(db)) as target:
-        with grpc.insecure_channel(target) as channel:
-            stub = pb_grpc.ProfileServiceStub(channel)
-            # A few real users so fuzzed calls reach deep paths, not only NOT_FOUND.
-            for uid in ("u1", "a@b.c", "cs_test_123"):
-                stub.CreateProfile(pb.CreateProfileRequest(uid=uid, email="f@example.com"))
-                stub.GrantTokens(pb.GrantTokensRequest(uid=uid, amount=50, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL,
-                                                       idempotency_key="seed"))
-            yield channel, db
+    with profile_service_in_thread(SqliteStore(db)) as target, grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.ProfileServiceStub(channel)
+        # A few real users so fuzzed calls reach deep paths, not only NOT_FOUND.
+        for uid in ("u1", "a@b.c", "cs_test_123"):
+            stub.CreateProfile(pb.CreateProfileRequest(uid=uid, email="f@example.com"))
+            stub.GrantTokens(
+                pb.GrantTokensRequest(
+                    uid=uid, amount=50, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key="seed"
+                )
+            )
+        yield channel, db
 
 
 @pytest.mark.parametrize("method,request_cls", METHODS, ids=[m for m, _ in METHODS])
@@ -43,7 +46,10 @@ def test_fuzzed_requests_get_only_allowed_codes(fuzz_target, method, request_cls
 def test_audit_passes_after_fuzzing(fuzz_target):
     _channel, db = fuzz_target
     operations = sum(SEEN.values())
-    record(ScenarioResult("grpc fuzz (profile)", operations=operations,
-                          faults=sum(n for (_, code), n in SEEN.items() if code != "OK")))
+    record(
+        ScenarioResult(
+            "grpc fuzz (profile)", operations=operations, faults=sum(n for (_, code), n in SEEN.items() if code != "OK")
+        )
+    )
     assert operations > 0
     assert audit_sqlite_file(db) == 0

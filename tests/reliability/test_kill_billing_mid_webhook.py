@@ -1,6 +1,7 @@
 """Scenario 2: SIGKILL the billing service (a real subprocess) while the stand-in is delivering
 checkout.session.completed webhooks through the gateway. Deliveries that failed are retried by the
 stand-in, as Stripe does; after billing restarts, every paid session ends with exactly one grant."""
+
 from __future__ import annotations
 
 import asyncio
@@ -51,7 +52,8 @@ async def test_kill_billing_mid_webhook_grants_each_session_once(tmp_path):
             log = {e["id"]: e for e in await stack.control.events()}
             failed_deliveries += sum(
                 sum(1 for a in log[i]["delivery"]["attempts"] if not 200 <= (a["status_code"] or 0) < 300)
-                for i in wanted)
+                for i in wanted
+            )
         result.operations = len(all_sessions)
         print(f"kill billing mid-webhook: {failed_deliveries} deliveries failed and were retried by the stand-in")
 

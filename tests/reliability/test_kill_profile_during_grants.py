@@ -2,6 +2,7 @@
 with unique keys, restart it, retry every call that was not acknowledged with the same key. Every key is
 then applied exactly once, nothing acknowledged is lost, and the audit passes. Five rounds, each killed
 at a random moment."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,12 @@ USERS = 5
 
 
 def grant_request(round_no: int, i: int) -> pb.GrantTokensRequest:
-    return pb.GrantTokensRequest(uid=f"user-{i % USERS}", amount=1 + i % 7, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL,
-                                 idempotency_key=f"round-{round_no}-grant-{i}")
+    return pb.GrantTokensRequest(
+        uid=f"user-{i % USERS}",
+        amount=1 + i % 7,
+        type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL,
+        idempotency_key=f"round-{round_no}-grant-{i}",
+    )
 
 
 async def test_kill_during_grants_loses_and_duplicates_nothing(tmp_path):

@@ -1,5 +1,6 @@
 """Scenario 4: the SQLite file is locked by another writer beyond the busy timeout. Calls fail with
 UNAVAILABLE (retryable) and change nothing; once the lock is gone the same keys apply exactly once."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,9 @@ async def test_locked_database_is_unavailable_not_a_wrong_balance(tmp_path):
     async with run_profile_service(SqliteStore(db, busy_timeout_ms=150), settings) as running:
         stub = running.stub
         await stub.CreateProfile(pb.CreateProfileRequest(uid="u", email="u@example.com"))
-        await stub.GrantTokens(pb.GrantTokensRequest(uid="u", amount=10, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL,
-                                                     idempotency_key="seed"))
+        await stub.GrantTokens(
+            pb.GrantTokensRequest(uid="u", amount=10, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key="seed")
+        )
         requests = [
             pb.GrantTokensRequest(uid="u", amount=3, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key=f"g{i}")
             for i in range(10)
@@ -37,7 +39,8 @@ async def test_locked_database_is_unavailable_not_a_wrong_balance(tmp_path):
         locker.execute("UPDATE users SET display_name = 'held' WHERE uid = 'u'")
         try:
             outcomes = await asyncio.gather(
-                *(stub.GrantTokens(r) for r in requests), *(stub.SpendTokens(r) for r in spends),
+                *(stub.GrantTokens(r) for r in requests),
+                *(stub.SpendTokens(r) for r in spends),
                 return_exceptions=True,
             )
             for outcome in outcomes:
@@ -66,4 +69,3 @@ async def test_locked_database_is_unavailable_not_a_wrong_balance(tmp_path):
         assert len(entries) == 1 + len(requests) + len(spends)
         assert await run_audit(running.store) == 0
     assert (result.lost, result.duplicated) == (0, 0)
-

@@ -2,15 +2,16 @@
 Checkout creation either succeeds through the SDK's retries or fails with a clear UNAVAILABLE, and never
 leaves a duplicate customer or session; a client retry with the same request id yields the one session.
 Fulfilment during a fault answers non-2xx to the webhook, and a later delivery grants exactly once."""
+
 from __future__ import annotations
 
 import grpc
 import pytest
 
+from devtools.stripe_standin import StandinControl, StandinSettings, run_standin
 from profile_service.audit import run_audit
 from profile_service.store.sqlite_store import SqliteStore
 from service_kit.rich_errors import details_of
-from stripe_standin import StandinControl, StandinSettings, run_standin
 from tests.reliability.report import ScenarioResult, record
 from tests.support.billing_server import STANDIN_WEBHOOK_SECRET, billing_test_settings, run_billing_service
 from tests.support.profile_server import run_profile_service
@@ -24,19 +25,25 @@ record(RESULT)
 
 @pytest.fixture
 async def billing_stack(tmp_path):
-    async with run_profile_service(SqliteStore(tmp_path / "p.sqlite3")) as profile:
-        async with run_standin(StandinSettings(webhook_url="", webhook_secret=STANDIN_WEBHOOK_SECRET,
-                                               fault_timeout_s=3)) as standin_url:
-            # One network retry and a 1 s timeout: a single fault is absorbed, three are not.
-            settings = billing_test_settings(stripe_max_network_retries=1, stripe_timeout_s=1.0)
-            async with run_billing_service(settings, profile_target=profile.target, standin_url=standin_url) as billing:
-                async with StandinControl(standin_url) as control:
-                    yield profile, billing, control
+    async with run_profile_service(SqliteStore(tmp_path / "p.sqlite3")) as profile, run_standin(
+        StandinSettings(webhook_url="", webhook_secret=STANDIN_WEBHOOK_SECRET, fault_timeout_s=3)
+    ) as standin_url:
+        # One network retry and a 1 s timeout: a single fault is absorbed, three are not.
+        settings = billing_test_settings(stripe_max_network_retries=1, stripe_timeout_s=1.0)
+        async with run_billing_service(settings, profile_target=profile.target, standin_url=standin_url) as billing:
+            async with StandinControl(standin_url) as control:
+                yield profile, billing, control
 
 
 def checkout(uid: str, request_id: str) -> bpb.CreateCheckoutSessionRequest:
-    return bpb.CreateCheckoutSessionRequest(uid=uid, price_id="price_onetime_5_tokens", mode=bpb.PRICE_MODE_PAYMENT,
-                                            quantity=1, request_id=request_id, email=f"{uid}@example.com")
+    return bpb.CreateCheckoutSessionRequest(
+        uid=uid,
+        price_id="price_onetime_5_tokens",
+        mode=bpb.PRICE_MODE_PAYMENT,
+        quantity=1,
+        request_id=request_id,
+        email=f"{uid}@example.com",
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -86,8 +93,9 @@ async def test_fulfilment_fault_is_non_2xx_then_later_delivery_grants_once(billi
     await control.add_fault(f"GET /v1/checkout/sessions/{created.session_id}", mode, times=3)
     RESULT.faults += 3
     signed = await control.signed_event(event_id)
-    request = bpb.HandleStripeWebhookRequest(payload=signed["payload"].encode(),
-                                             signature_header=signed["signature_header"])
+    request = bpb.HandleStripeWebhookRequest(
+        payload=signed["payload"].encode(), signature_header=signed["signature_header"]
+    )
     with pytest.raises(grpc.RpcError) as info:
         await billing.stub.HandleStripeWebhook(request, timeout=30)
     assert details_of(info.value).code == grpc.StatusCode.UNAVAILABLE
@@ -95,8 +103,12 @@ async def test_fulfilment_fault_is_non_2xx_then_later_delivery_grants_once(billi
     await control.clear_faults()
     for _ in range(3):  # Stripe redelivers; later deliveries must not grant again
         signed = await control.signed_event(event_id)
-        reply = await billing.stub.HandleStripeWebhook(bpb.HandleStripeWebhookRequest(
-            payload=signed["payload"].encode(), signature_header=signed["signature_header"]), timeout=30)
+        reply = await billing.stub.HandleStripeWebhook(
+            bpb.HandleStripeWebhookRequest(
+                payload=signed["payload"].encode(), signature_header=signed["signature_header"]
+            ),
+            timeout=30,
+        )
         assert reply.event_type == "checkout.session.completed"
     RESULT.operations += 4
     tokens = (await profile.stub.GetProfile(ppb.GetProfileRequest(uid=uid))).profile.tokens

@@ -1,5 +1,6 @@
 """Scenario 5: 100 webhook deliveries of 20 paid sessions, shuffled and duplicated, posted concurrently
 to the gateway. The result is exactly 20 x 5 tokens, one ledger entry per session."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,11 +26,14 @@ async def test_shuffled_duplicated_concurrent_deliveries_grant_exactly_once(tmp_
         random.shuffle(deliveries)
 
         async with httpx.AsyncClient(timeout=30) as client:
+
             async def deliver(event_id: str) -> int:
                 signed = await stack.control.signed_event(event_id)
                 response = await client.post(
-                    f"{stack.gateway_url}/v1/stripe/webhook", content=signed["payload"].encode(),
-                    headers={"Stripe-Signature": signed["signature_header"], "Content-Type": "application/json"})
+                    f"{stack.gateway_url}/v1/stripe/webhook",
+                    content=signed["payload"].encode(),
+                    headers={"Stripe-Signature": signed["signature_header"], "Content-Type": "application/json"},
+                )
                 return response.status_code
 
             statuses = await asyncio.gather(*(deliver(e) for e in deliveries))

@@ -1,9 +1,10 @@
 """Fixtures for the Stripe stand-in tests: the stand-in on a free port, a webhook receiver, SDK clients."""
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 import pytest
 import stripe
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stripe_standin import StandinControl, StandinSettings, run_standin, serve_app
+from devtools.stripe_standin import StandinControl, StandinSettings, run_standin, serve_app
 
 SECRET = "whsec_test_standin_suite"
 API_KEY = "sk_test_standin_suite"

@@ -1,4 +1,5 @@
 """Customers, prices, auth, errors and parameter checks, through the real stripe SDK."""
+
 from __future__ import annotations
 
 import httpx

@@ -1,4 +1,5 @@
 """The hosted checkout page: what a browser sees and what the Pay button does."""
+
 from __future__ import annotations
 
 import httpx

@@ -1,4 +1,5 @@
 """Checkout Sessions through the SDK: creation rules, expansion, listing, expiry, completion."""
+
 from __future__ import annotations
 
 import time

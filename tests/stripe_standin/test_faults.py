@@ -1,4 +1,5 @@
 """Fault injection: what the SDK sees when Stripe errors, hangs, or the connection drops."""
+
 from __future__ import annotations
 
 import httpx

@@ -1,4 +1,5 @@
 """Idempotency-Key semantics: replay, conflicts, scoping, races."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Ways to run the stand-in: thread helper (sync SDK), settings from the environment, `python -m`."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ import httpx
 import pytest
 import stripe
 
-from stripe_standin import StandinControlSync, StandinSettings, standin_in_thread, start_standin_in_thread
+from devtools.stripe_standin import StandinControlSync, StandinSettings, standin_in_thread, start_standin_in_thread
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,7 +68,10 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = StandinSettings()
     assert settings.port == 23456 and settings.webhook_secret == "whsec_from_env"
     assert settings.default_public_url() == "http://127.0.0.1:23456"
-    assert [(p.id, p.type) for p in settings.seed_prices()] == [("price_pack_50", "one_time"), ("price_yearly", "recurring")]
+    assert [(p.id, p.type) for p in settings.seed_prices()] == [
+        ("price_pack_50", "one_time"),
+        ("price_yearly", "recurring"),
+    ]
 
     with standin_in_thread(settings) as base_url:
         client = stripe.StripeClient("sk_test_env", base_addresses={"api": base_url}, max_network_retries=0)
@@ -85,7 +89,7 @@ def test_python_dash_m_serves_on_configured_port() -> None:
         port = s.getsockname()[1]
     env = {**os.environ, "STRIPE_STANDIN_PORT": str(port), "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stripe_standin"],
+        [sys.executable, "-m", "devtools.stripe_standin"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

@@ -1,4 +1,5 @@
 """Webhook delivery: Stripe's signature, retries, refunds, redelivery and self-signed payloads."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """Runs the real billing service in-process on 127.0.0.1:0, talking to a given profile service and to the
 Stripe stand-in (or real Stripe), plus a minimal HTTP webhook relay (what the gateway does: raw body +
 Stripe-Signature -> HandleStripeWebhook, 2xx only on OK) so the stand-in can deliver events itself."""
+
 from __future__ import annotations
 
 import asyncio
@@ -70,7 +71,10 @@ async def run_billing_service(
     if standin_url is not None:
         settings = settings.model_copy(update={"stripe_api_base": standin_url.rstrip("/")})
     serving, port = create_server(
-        settings, profile_target=profile_target, stripe_client=stripe_client, address="127.0.0.1:0",
+        settings,
+        profile_target=profile_target,
+        stripe_client=stripe_client,
+        address="127.0.0.1:0",
         extra_interceptors=extra_interceptors,
     )
     await serving.start()
@@ -127,8 +131,13 @@ def _relay_app(stub: pb_grpc.BillingServiceStub, deliveries: list[tuple[str, int
             status = _HTTP_STATUS.get(details.code, 500)
             text = f"{details.code.name} {details.reason}".encode()
         deliveries.append((event_type, status))
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": text})
 
     return app
@@ -145,6 +154,7 @@ async def run_webhook_relay(stub: pb_grpc.BillingServiceStub) -> AsyncIterator[W
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     deliveries: list[tuple[str, int]] = []
+
     class _Server(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self):  # embedded: leave Ctrl-C to pytest / the host program

@@ -17,6 +17,7 @@ The certificate server is a tiny threaded HTTP server on 127.0.0.1:0 serving ``{
 ``Cache-Control: public, max-age=<max_age>``, as Google does; ``issuer.fetches`` counts requests to it.
 Nothing here ever touches Google.
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,26 +46,38 @@ def generate_key() -> rsa.RSAPrivateKey:
 
 
 def private_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def self_signed_cert_pem(key: rsa.RSAPrivateKey, common_name: str = "securetoken.test") -> str:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=7))
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=7))
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def firebase_claims(project_id: str, uid: str, *, email: str | None = None, audience: str | None = None,
-                    issuer: str | None = None, expires_in: int = 3600, issued_at: float | None = None,
-                    **extra: Any) -> dict[str, Any]:
+def firebase_claims(
+    project_id: str,
+    uid: str,
+    *,
+    email: str | None = None,
+    audience: str | None = None,
+    issuer: str | None = None,
+    expires_in: int = 3600,
+    issued_at: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """The claims Firebase Auth puts in an ID token (iss, aud, auth_time, user_id, sub, iat, exp, firebase)."""
     now = int(issued_at if issued_at is not None else time.time())
     claims: dict[str, Any] = {
@@ -84,17 +97,18 @@ def firebase_claims(project_id: str, uid: str, *, email: str | None = None, audi
     return claims
 
 
-def sign_id_token(claims: dict[str, Any], key: rsa.RSAPrivateKey, kid: str,
-                  header: dict[str, Any] | None = None) -> str:
+def sign_id_token(
+    claims: dict[str, Any], key: rsa.RSAPrivateKey, kid: str, header: dict[str, Any] | None = None
+) -> str:
     """RS256 JWT with ``kid`` in the header, signed by google-auth as Google's signer would."""
     signer = crypt.RSASigner.from_string(private_pem(key), key_id=kid)
     return jwt.encode(signer, claims, header=header).decode()
 
 
 class _CertHandler(http.server.BaseHTTPRequestHandler):
-    server: "_CertServer"
+    server: _CertServer
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.server.fetches += 1
         body = json.dumps(self.server.certs).encode()
         self.send_response(self.server.status)
@@ -144,19 +158,34 @@ class FirebaseTestIssuer:
         """Firebase ID token claims for ``uid`` in this project; see :func:`firebase_claims`."""
         return firebase_claims(self.project_id, uid, **options)
 
-    def sign(self, claims: dict[str, Any], *, key: rsa.RSAPrivateKey | None = None, kid: str | None = None,
-             header: dict[str, Any] | None = None) -> str:
+    def sign(
+        self,
+        claims: dict[str, Any],
+        *,
+        key: rsa.RSAPrivateKey | None = None,
+        kid: str | None = None,
+        header: dict[str, Any] | None = None,
+    ) -> str:
         return sign_id_token(claims, key or self.key, kid or self.kid, header=header)
 
-    def mint(self, uid: str, *, key: rsa.RSAPrivateKey | None = None, kid: str | None = None,
-             header: dict[str, Any] | None = None, **claim_options: Any) -> str:
+    def mint(
+        self,
+        uid: str,
+        *,
+        key: rsa.RSAPrivateKey | None = None,
+        kid: str | None = None,
+        header: dict[str, Any] | None = None,
+        **claim_options: Any,
+    ) -> str:
         """A Firebase-shaped RS256 ID token for ``uid``. ``claim_options`` go to :func:`firebase_claims`."""
         return self.sign(self.claims(uid, **claim_options), key=key, kid=kid, header=header)
 
     def mint_unsigned(self, uid: str, **claim_options: Any) -> str:
         """What the Firebase Auth emulator issues: ``alg: none`` and an empty signature."""
+
         def b64(data: dict[str, Any]) -> str:
             return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
         return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(self.claims(uid, **claim_options))}."
 
     def auth_headers(self, uid: str, **options: Any) -> dict[str, str]:
@@ -164,8 +193,13 @@ class FirebaseTestIssuer:
 
 
 @contextlib.contextmanager
-def firebase_issuer(project_id: str = DEFAULT_PROJECT, *, max_age: int = 3600, key: rsa.RSAPrivateKey | None = None,
-                    kid: str | None = None) -> Iterator[FirebaseTestIssuer]:
+def firebase_issuer(
+    project_id: str = DEFAULT_PROJECT,
+    *,
+    max_age: int = 3600,
+    key: rsa.RSAPrivateKey | None = None,
+    kid: str | None = None,
+) -> Iterator[FirebaseTestIssuer]:
     """A signing key (given, or a new one), its self-signed certificate served on 127.0.0.1:0, and a minter.
     Passing ``key``/``kid`` lets tokens be minted (with :func:`sign_id_token`) before the server starts."""
     key, other = key or generate_key(), generate_key()

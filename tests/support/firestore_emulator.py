@@ -11,6 +11,7 @@
 The Firestore client reads FIRESTORE_EMULATOR_HOST from the environment, so a test sets it (monkeypatch.setenv
 or `emulator_env`) to the host it uses and the old value comes back afterwards.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -92,7 +93,7 @@ class EmulatorHandle:
                 self._stderr_after_stop = self.stderr_text()
                 self._stderr.close()
 
-    def __enter__(self) -> "EmulatorHandle":
+    def __enter__(self) -> EmulatorHandle:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,4 +1,5 @@
 """Assertion helpers for rich gRPC errors."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,6 +1,7 @@
 """Hypothesis strategies that build any request message from its descriptor: random and hostile strings,
 extreme numbers, unknown enum values, missing fields, repeated map keys on the wire, and invalid UTF-8
 spliced into string fields (which the wire allows and protobuf refuses)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,9 @@ INT64 = st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, 1, -1, 5
 INT32 = st.one_of(st.integers(-(2**31), 2**31 - 1), st.sampled_from([0, 1, -1, 20, 100, 101]))
 TEXT = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", "u1", "a/b", "..", " x ", "a@b.c", "\x00", "k" * 256, "x" * 5000, "y" * 60_000, "cs_test_123"]),
+    st.sampled_from(
+        ["", "u1", "a/b", "..", " x ", "a@b.c", "\x00", "k" * 256, "x" * 5000, "y" * 60_000, "cs_test_123"]
+    ),
 )
 
 
@@ -106,15 +109,29 @@ def wire_bytes(cls: type[Message]) -> st.SearchStrategy[bytes]:
 
 
 # What a fuzzed RPC may answer: never UNKNOWN, INTERNAL or a transport error.
-ALLOWED_CODES = frozenset({grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-                           grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS})
+ALLOWED_CODES = frozenset(
+    {
+        grpc.StatusCode.OK,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+    }
+)
 
 
-def fuzz_method(channel: grpc.Channel, service: str, method: str, request_cls: type[Message],
-                seen: collections.Counter, max_examples: int) -> None:
+def fuzz_method(
+    channel: grpc.Channel,
+    service: str,
+    method: str,
+    request_cls: type[Message],
+    seen: collections.Counter,
+    max_examples: int,
+) -> None:
     """Sends hypothesis-generated wire bytes to one method; fails on any code outside ALLOWED_CODES."""
-    call = channel.unary_unary(f"/{service}/{method}", request_serializer=lambda b: b,
-                               response_deserializer=lambda b: b)
+    call = channel.unary_unary(
+        f"/{service}/{method}", request_serializer=lambda b: b, response_deserializer=lambda b: b
+    )
 
     @settings(max_examples=max_examples, deadline=None, suppress_health_check=list(HealthCheck))
     @given(data=wire_bytes(request_cls))

@@ -1,4 +1,5 @@
 """Services as real subprocesses (`python -m <service>`), for kill/restart tests."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,10 +32,11 @@ class ServiceProcess:
     log_path: Path
     proc: subprocess.Popen | None = field(default=None)
 
-    def start(self) -> "ServiceProcess":
+    def start(self) -> ServiceProcess:
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module], cwd=ROOT, env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         return self
 
@@ -70,7 +72,11 @@ class ServiceProcess:
 
 
 def service_env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROFILE_", "BILLING_", "GATEWAY_", "STRIPE_", "AUTH_TOKEN_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PROFILE_", "BILLING_", "GATEWAY_", "STRIPE_", "AUTH_TOKEN_"))
+    }
     env["PYTHONPATH"] = str(ROOT)
     env["LOG_LEVEL"] = "WARNING"
     env.update(values)

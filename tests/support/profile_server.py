@@ -1,4 +1,5 @@
 """Runs the real profile service in-process on 127.0.0.1:0 with a given store."""
+
 from __future__ import annotations
 
 import contextlib
@@ -23,8 +24,9 @@ class RunningProfile:
 
 
 @contextlib.asynccontextmanager
-async def run_profile_service(store: ProfileStore, settings: ProfileSettings | None = None,
-                              extra_interceptors=()) -> AsyncIterator[RunningProfile]:
+async def run_profile_service(
+    store: ProfileStore, settings: ProfileSettings | None = None, extra_interceptors=()
+) -> AsyncIterator[RunningProfile]:
     settings = settings or ProfileSettings(_env_file=None)
     await store.start()
     serving, port = create_server(settings, store, "127.0.0.1:0", extra_interceptors=extra_interceptors)

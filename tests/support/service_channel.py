@@ -1,4 +1,5 @@
 """A channel for tests that acts as one caller: its credential (and TLS settings) on every call."""
+
 from __future__ import annotations
 
 import grpc
@@ -12,9 +13,13 @@ class _Credential(grpc.aio.UnaryUnaryClientInterceptor):
         self._metadata = auth_metadata(token)
 
     async def intercept_unary_unary(self, continuation, details, request):
-        details = grpc.aio.ClientCallDetails(details.method, details.timeout,
-                                             list(details.metadata or ()) + list(self._metadata),
-                                             details.credentials, details.wait_for_ready)
+        details = grpc.aio.ClientCallDetails(
+            details.method,
+            details.timeout,
+            list(details.metadata or ()) + list(self._metadata),
+            details.credentials,
+            details.wait_for_ready,
+        )
         return await continuation(details, request)
 
 

@@ -1,5 +1,6 @@
 """The real profile service on its own event loop in a background thread, for synchronous callers
 (hypothesis state machines, grpcurl-style clients)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,7 @@ from tests.support.profile_server import run_profile_service
 def profile_service_in_thread(store: ProfileStore, settings: ProfileSettings | None = None) -> Iterator[str]:
     """Yields the target address; the server and store live on the thread's own loop."""
     loop = asyncio.new_event_loop()
-    ready: "asyncio.Future[str] | None" = None
+    ready: asyncio.Future[str] | None = None
     started = threading.Event()
     stop = threading.Event()
     box: dict[str, object] = {}
@@ -31,7 +32,7 @@ def profile_service_in_thread(store: ProfileStore, settings: ProfileSettings | N
     def runner() -> None:
         try:
             loop.run_until_complete(main())
-        except BaseException as exc:  # noqa: BLE001 - surfaced to the caller below
+        except BaseException as exc:
             box["error"] = exc
             started.set()
 

@@ -1,0 +1,455 @@
+"""Builders for Stripe objects.
+
+Each starts from a deep copy of Stripe's own example object (stripe_fixtures.json, a verbatim
+subset of Stripe's OpenAPI fixtures) so the key set matches the real API, then overwrites ids
+and values. Example values that are placeholders in the fixtures (huge random amounts,
+"message" texts, obj_123 references) are reset to what a fresh test-mode object carries.
+"""
+
+from __future__ import annotations
+
+import calendar
+import copy
+import datetime as dt
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from stripe._api_version import _ApiVersion
+
+from .ids import new_id
+
+API_VERSION = _ApiVersion.CURRENT
+_NULL_ADDRESS = {"city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None}
+
+
+@cache
+def _fixtures() -> dict[str, Any]:
+    return json.loads((Path(__file__).with_name("stripe_fixtures.json")).read_text())["resources"]
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return copy.deepcopy(_fixtures()[name])
+
+
+def list_object(data: list[dict[str, Any]], url: str, has_more: bool = False) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def add_interval(ts: int, interval: str, count: int = 1) -> int:
+    """Calendar-correct period end (Jan 31 + 1 month = Feb 28/29), like Stripe's billing anchors."""
+    start = dt.datetime.fromtimestamp(ts, dt.UTC)
+    if interval == "day":
+        end = start + dt.timedelta(days=count)
+    elif interval == "week":
+        end = start + dt.timedelta(weeks=count)
+    else:
+        months = count * (12 if interval == "year" else 1)
+        month0 = start.month - 1 + months
+        year, month = start.year + month0 // 12, month0 % 12 + 1
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        end = start.replace(year=year, month=month, day=day)
+    return int(end.timestamp())
+
+
+def product(product_id: str, name: str, created: int) -> dict[str, Any]:
+    obj = fixture("product")
+    obj.update(
+        id=product_id,
+        name=name,
+        created=created,
+        updated=created,
+        description=None,
+        default_price=None,
+        package_dimensions=None,
+        type="service",
+        metadata={},
+    )
+    return obj
+
+
+def price(seed: Any, created: int) -> dict[str, Any]:
+    """From a config.PriceSeed."""
+    obj = fixture("price")
+    obj.update(
+        id=seed.id,
+        active=seed.active,
+        created=created,
+        currency=seed.currency,
+        product=seed.product,
+        type=seed.type,
+        unit_amount=seed.unit_amount,
+        unit_amount_decimal=str(seed.unit_amount),
+        nickname=seed.nickname,
+        lookup_key=seed.lookup_key,
+        metadata=dict(seed.metadata),
+        transform_quantity=None,
+        custom_unit_amount=None,
+    )
+    if seed.recurring is None:
+        obj["recurring"] = None
+    else:
+        obj["recurring"].update(
+            interval=seed.recurring.interval,
+            interval_count=seed.recurring.interval_count,
+            usage_type="licensed",
+            meter=None,
+            trial_period_days=None,
+        )
+    return obj
+
+
+def plan_from_price(p: dict[str, Any]) -> dict[str, Any]:
+    """The legacy `plan` view of a recurring price, still present on subscription items."""
+    obj = fixture("plan")
+    rec = p.get("recurring") or {}
+    obj.update(
+        id=p["id"],
+        active=p["active"],
+        amount=p["unit_amount"],
+        amount_decimal=p["unit_amount_decimal"],
+        billing_scheme=p["billing_scheme"],
+        created=p["created"],
+        currency=p["currency"],
+        interval=rec.get("interval"),
+        interval_count=rec.get("interval_count", 1),
+        metadata=dict(p["metadata"]),
+        nickname=p["nickname"],
+        product=p["product"],
+        transform_usage=None,
+        usage_type=rec.get("usage_type", "licensed"),
+    )
+    return obj
+
+
+def customer(customer_id: str, created: int, fields: dict[str, Any]) -> dict[str, Any]:
+    obj = fixture("customer")
+    obj.update(
+        id=customer_id,
+        created=created,
+        currency=None,
+        discount=None,
+        invoice_prefix=customer_id[4:12].upper(),
+        shipping=None,
+        address=None,
+        metadata={},
+    )
+    obj["invoice_settings"]["rendering_options"] = None
+    obj.update(fields)
+    return obj
+
+
+def checkout_session(
+    session_id: str,
+    created: int,
+    *,
+    mode: str,
+    currency: str,
+    amount: int,
+    url: str,
+    expires_at: int,
+    fields: dict[str, Any],
+) -> dict[str, Any]:
+    obj = fixture("checkout.session")
+    obj.update(
+        id=session_id,
+        created=created,
+        mode=mode,
+        currency=currency,
+        amount_subtotal=amount,
+        amount_total=amount,
+        url=url,
+        expires_at=expires_at,
+        status="open",
+        payment_status="unpaid",
+        payment_intent=None,
+        subscription=None,
+        invoice=None,
+        customer=None,
+        customer_details=None,
+        collected_information=None,
+        after_expiration=None,
+        adaptive_pricing={"enabled": False},
+        automatic_tax={"enabled": False, "liability": None, "provider": None, "status": None},
+        consent=None,
+        consent_collection=None,
+        currency_conversion=None,
+        custom_text={
+            "after_submit": None,
+            "shipping_address": None,
+            "submit": None,
+            "terms_of_service_acceptance": None,
+        },
+        discounts=[],
+        invoice_creation=None,
+        managed_payments=None,
+        payment_method_collection="always" if mode == "subscription" else None,
+        payment_method_configuration_details=None,
+        permissions=None,
+        saved_payment_method_options=None,
+        shipping_address_collection=None,
+        shipping_cost=None,
+        total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        ui_mode="hosted",
+        wallet_options=None,
+        metadata={},
+    )
+    if mode == "payment":
+        obj["invoice_creation"] = {
+            "enabled": False,
+            "invoice_data": {
+                "account_tax_ids": None,
+                "custom_fields": None,
+                "description": None,
+                "footer": None,
+                "issuer": None,
+                "metadata": {},
+                "rendering_options": None,
+            },
+        }
+    obj.update(fields)
+    return obj
+
+
+def customer_details(email: str | None, name: str | None) -> dict[str, Any]:
+    return {
+        "address": dict(_NULL_ADDRESS),
+        "business_name": None,
+        "email": email,
+        "individual_name": None,
+        "name": name,
+        "phone": None,
+        "tax_exempt": "none",
+        "tax_ids": [],
+    }
+
+
+def line_item(p: dict[str, Any], quantity: int, description: str, metadata: dict[str, str] | None) -> dict[str, Any]:
+    obj = fixture("item")
+    amount = p["unit_amount"] * quantity
+    obj.update(
+        id=new_id("li_"),
+        amount_discount=0,
+        amount_subtotal=amount,
+        amount_tax=0,
+        amount_total=amount,
+        currency=p["currency"],
+        description=description,
+        price=copy.deepcopy(p),
+        quantity=quantity,
+        metadata=metadata or {},
+        adjustable_quantity=None,
+    )
+    return obj
+
+
+def payment_intent(
+    pi_id: str, created: int, *, amount: int, currency: str, customer: str | None, metadata: dict[str, str], status: str
+) -> dict[str, Any]:
+    obj = fixture("payment_intent")
+    obj.update(
+        id=pi_id,
+        created=created,
+        amount=amount,
+        amount_capturable=0,
+        amount_details={"tip": {}},
+        amount_received=amount if status == "succeeded" else 0,
+        automatic_payment_methods=None,
+        canceled_at=None,
+        client_secret=f"{pi_id}_secret_{new_id('')[:25]}",
+        currency=currency,
+        customer=customer,
+        description=None,
+        last_payment_error=None,
+        latest_charge=None,
+        managed_payments=None,
+        metadata=dict(metadata),
+        next_action=None,
+        payment_method=new_id("pm_"),
+        payment_method_configuration_details=None,
+        processing=None,
+        shipping=None,
+        status=status,
+        transfer_data=None,
+    )
+    return obj
+
+
+def charge(
+    charge_id: str,
+    created: int,
+    *,
+    amount: int,
+    currency: str,
+    customer: str | None,
+    payment_intent: str | None,
+    payment_method: str | None,
+    metadata: dict[str, str],
+    email: str | None,
+) -> dict[str, Any]:
+    obj = fixture("charge")
+    obj.update(
+        id=charge_id,
+        created=created,
+        amount=amount,
+        amount_captured=amount,
+        amount_refunded=0,
+        balance_transaction=new_id("txn_"),
+        captured=True,
+        currency=currency,
+        customer=customer,
+        description=None,
+        metadata=dict(metadata),
+        outcome={
+            "advice_code": None,
+            "network_advice_code": None,
+            "network_decline_code": None,
+            "network_status": "approved_by_network",
+            "reason": None,
+            "risk_level": "normal",
+            "seller_message": "Payment complete.",
+            "type": "authorized",
+        },
+        paid=True,
+        payment_intent=payment_intent,
+        payment_method=payment_method,
+        receipt_email=None,
+        receipt_url=None,
+        refunded=False,
+        refunds=list_object([], f"/v1/charges/{charge_id}/refunds"),
+        shipping=None,
+        source=None,
+        status="succeeded",
+        transfer_data=None,
+    )
+    obj["billing_details"].update(address=dict(_NULL_ADDRESS), email=email, name=None)
+    card = obj["payment_method_details"]["card"]
+    card.update(amount_authorized=amount, wallet=None)
+    card["overcapture"]["maximum_amount_capturable"] = amount
+    return obj
+
+
+def refund(
+    refund_id: str,
+    created: int,
+    *,
+    amount: int,
+    ch: dict[str, Any],
+    reason: str | None,
+    metadata: dict[str, str],
+) -> dict[str, Any]:
+    obj = fixture("refund")
+    obj.update(
+        id=refund_id,
+        created=created,
+        amount=amount,
+        balance_transaction=new_id("txn_"),
+        charge=ch["id"],
+        currency=ch["currency"],
+        customer=ch["customer"],
+        metadata=dict(metadata),
+        payment_intent=ch["payment_intent"],
+        payment_method=ch["payment_method"],
+        reason=reason,
+        status="succeeded",
+    )
+    return obj
+
+
+def subscription(
+    sub_id: str,
+    created: int,
+    *,
+    customer: str,
+    prices: list[tuple[dict[str, Any], int]],
+    metadata: dict[str, str],
+    status: str,
+    description: str | None = None,
+) -> dict[str, Any]:
+    obj = fixture("subscription")
+    first = prices[0][0]
+    rec = first["recurring"]
+    period_end = add_interval(created, rec["interval"], rec["interval_count"])
+    items = []
+    for p, quantity in prices:
+        item = fixture("subscription_item")
+        item.update(
+            id=new_id("si_"),
+            created=created,
+            metadata={},
+            price=copy.deepcopy(p),
+            plan=plan_from_price(p),
+            quantity=quantity,
+            subscription=sub_id,
+            current_period_start=created,
+            current_period_end=period_end,
+            billing_thresholds=None,
+        )
+        items.append(item)
+    obj.update(
+        id=sub_id,
+        created=created,
+        start_date=created,
+        billing_cycle_anchor=created,
+        billing_cycle_anchor_config=None,
+        billing_mode={"type": "classic", "flexible": None},
+        billing_schedules=[],
+        billing_thresholds=None,
+        cancel_at=None,
+        cancel_at_period_end=False,
+        canceled_at=None,
+        ended_at=None,
+        currency=first["currency"],
+        customer=customer,
+        description=description,
+        items=list_object(items, f"/v1/subscription_items?subscription={sub_id}"),
+        latest_invoice=None,
+        managed_payments=None,
+        metadata=dict(metadata),
+        next_pending_invoice_item_invoice=None,
+        pause_collection=None,
+        payment_settings={
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
+        pending_invoice_item_interval=None,
+        pending_update=None,
+        status=status,
+        transfer_data=None,
+        trial_end=None,
+        trial_start=None,
+        # Stripe moved the period to items (API 2025-03+); keep the top-level pair for older readers.
+        current_period_start=created,
+        current_period_end=period_end,
+    )
+    return obj
+
+
+def event(
+    event_id: str,
+    created: int,
+    *,
+    type: str,
+    data_object: dict[str, Any],
+    previous_attributes: dict[str, Any] | None,
+    request_id: str | None,
+    idempotency_key: str | None,
+    pending_webhooks: int,
+) -> dict[str, Any]:
+    obj = fixture("event")
+    data: dict[str, Any] = {"object": copy.deepcopy(data_object)}
+    if previous_attributes:
+        data["previous_attributes"] = copy.deepcopy(previous_attributes)
+    obj.update(
+        id=event_id,
+        api_version=API_VERSION,
+        created=created,
+        data=data,
+        livemode=False,
+        pending_webhooks=pending_webhooks,
+        request={"id": request_id, "idempotency_key": idempotency_key},
+        type=type,
+    )
+    return obj

@@ -1,0 +1,77 @@
+"""Refunds: partial or full, updating the charge and emitting charge.refunded + refund.created."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from . import objects
+from .errors import StripeError, invalid
+from .form import to_int
+from .ids import new_id
+from .runtime import RequestInfo, Standin
+from .values import metadata
+
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+
+
+def _money(amount: int, currency: str) -> str:
+    return f"{amount / 100:.2f} {currency.upper()}"
+
+
+def create_refund(sd: Standin, params: dict[str, Any], request: RequestInfo) -> tuple[dict[str, Any], list[str]]:
+    store = sd.store
+    charge_id, pi_id = params.get("charge"), params.get("payment_intent")
+    if not charge_id and not pi_id:
+        raise invalid("charge", "One of `charge` or `payment_intent` is required.", code="parameter_missing")
+    if pi_id:
+        pi = store.get("payment_intents", pi_id, param="payment_intent", status=400)
+        if charge_id and charge_id != pi["latest_charge"]:
+            raise invalid("charge", f"Charge {charge_id} does not belong to PaymentIntent {pi_id}.")
+        charge_id = pi["latest_charge"]
+        if not charge_id:
+            raise invalid(
+                "payment_intent", f"This PaymentIntent ({pi_id}) does not have a successful charge to refund."
+            )
+    charge = store.get("charges", charge_id, param="charge", status=400)
+    remaining = charge["amount"] - charge["amount_refunded"]
+    if remaining <= 0:
+        raise StripeError(
+            400, f"Charge {charge_id} has already been refunded.", code="charge_already_refunded", param="charge"
+        )
+    amount = to_int(params["amount"], "amount") if "amount" in params else remaining
+    if amount < 1:
+        raise invalid("amount", "This value must be greater than or equal to 1.")
+    if amount > remaining:
+        raise StripeError(
+            400,
+            f"Refund amount ({_money(amount, charge['currency'])}) is greater than unrefunded amount on charge "
+            f"({_money(remaining, charge['currency'])})",
+            code="amount_too_large",
+            param="amount",
+        )
+    reason = params.get("reason")
+    if reason is not None and reason not in REFUND_REASONS:
+        raise invalid("reason", f"Invalid reason: must be one of {', '.join(REFUND_REASONS)}")
+
+    refund = objects.refund(
+        new_id("re_"), store.now(), amount=amount, ch=charge, reason=reason, metadata=metadata(params.get("metadata"))
+    )
+    store.refunds[refund["id"]] = refund
+    previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
+    charge["amount_refunded"] += amount
+    charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+    charge["refunds"]["data"].insert(0, copy.deepcopy(refund))
+    events = [
+        sd.emit("charge.refunded", charge, request, previous),
+        sd.emit("refund.created", refund, request),
+    ]
+    return refund, events
+
+
+def list_refunds(sd: Standin, params: dict[str, Any]) -> list[dict[str, Any]]:
+    items = list(sd.store.refunds.values())
+    for key in ("charge", "payment_intent"):
+        if key in params:
+            items = [r for r in items if r[key] == params[key]]
+    return items
