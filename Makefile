@@ -28,6 +28,7 @@ $(GEN_STAMP): $(PROTOS) $(VENV)/.installed
 	$(PY) -m grpc_tools.protoc -I protos --python_out=. --grpc_python_out=. \
 		--plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --mypy_out=. \
 		--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc --mypy_grpc_out=. $(PROTOS)
+	$(PY) protos/generate_contract.py tokens/contract_rules.py
 	touch $@
 
 node: node_modules/.installed

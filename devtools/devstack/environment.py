@@ -44,7 +44,7 @@ def uses_real_stripe(env: dict[str, str]) -> bool:
 
 def build_environment() -> dict[str, str]:
     user = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None} if (ROOT / ".env").exists() else {}
-    user.update({k: v for k, v in os.environ.items()})
+    user.update(os.environ)
     gateway_listen = user.get("GATEWAY_LISTEN", "127.0.0.1:8080")
     gateway_host, _, gateway_port = gateway_listen.rpartition(":")
     # Where the browser reaches the gateway: Checkout sends it back there, so billing must agree.

@@ -23,9 +23,12 @@ SEEN: collections.Counter = collections.Counter()
 @pytest.fixture(scope="module")
 def billing_target(tmp_path_factory):
     db = tmp_path_factory.mktemp("fuzz-billing") / "profile.sqlite3"
-    with firebase_issuer() as issuer, stack_in_thread(issuer, str(db)) as stack:
-        with grpc.insecure_channel(stack.billing_target) as channel:
-            yield channel, db
+    with (
+        firebase_issuer() as issuer,
+        stack_in_thread(issuer, str(db)) as stack,
+        grpc.insecure_channel(stack.billing_target) as channel,
+    ):
+        yield channel, db
 
 
 @pytest.mark.parametrize("method,request_cls", METHODS, ids=[m for m, _ in METHODS])

@@ -25,14 +25,19 @@ record(RESULT)
 
 @pytest.fixture
 async def billing_stack(tmp_path):
-    async with run_profile_service(SqliteStore(tmp_path / "p.sqlite3")) as profile, run_standin(
-        StandinSettings(webhook_url="", webhook_secret=STANDIN_WEBHOOK_SECRET, fault_timeout_s=3)
-    ) as standin_url:
+    async with (
+        run_profile_service(SqliteStore(tmp_path / "p.sqlite3")) as profile,
+        run_standin(
+            StandinSettings(webhook_url="", webhook_secret=STANDIN_WEBHOOK_SECRET, fault_timeout_s=3)
+        ) as standin_url,
+    ):
         # One network retry and a 1 s timeout: a single fault is absorbed, three are not.
         settings = billing_test_settings(stripe_max_network_retries=1, stripe_timeout_s=1.0)
-        async with run_billing_service(settings, profile_target=profile.target, standin_url=standin_url) as billing:
-            async with StandinControl(standin_url) as control:
-                yield profile, billing, control
+        async with (
+            run_billing_service(settings, profile_target=profile.target, standin_url=standin_url) as billing,
+            StandinControl(standin_url) as control,
+        ):
+            yield profile, billing, control
 
 
 def checkout(uid: str, request_id: str) -> bpb.CreateCheckoutSessionRequest:

@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVING_WITHIN_S = 30.0
 
 
 def free_port() -> int:
@@ -33,15 +34,15 @@ class ServiceProcess:
     proc: subprocess.Popen | None = field(default=None)
 
     def start(self) -> ServiceProcess:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         return self
 
-    async def wait_serving(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_serving(self) -> None:
+        """Polls gRPC health until SERVING, for at most SERVING_WITHIN_S."""
+        deadline = time.monotonic() + SERVING_WITHIN_S
         async with grpc.aio.insecure_channel(self.target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:

@@ -26,8 +26,7 @@ def profile_service_in_thread(store: ProfileStore, settings: ProfileSettings | N
         async with run_profile_service(store, settings) as running:
             box["target"] = running.target
             started.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.02)
+            await asyncio.to_thread(stop.wait)
 
     def runner() -> None:
         try:
