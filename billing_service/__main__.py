@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import sys
@@ -10,6 +11,7 @@ from billing_service.server import create_server
 from billing_service.settings import BillingSettings
 from service_kit.grpc_server import serve_until_signalled
 from service_kit.logs import configure_logging
+from service_kit.startup import run_main
 
 
 async def _serve(settings: BillingSettings) -> int:
@@ -19,6 +21,7 @@ async def _serve(settings: BillingSettings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m billing_service", description=__doc__).parse_args(argv)
     settings = BillingSettings()
     configure_logging(settings.log_level)
     if settings.log_level.upper() != "DEBUG":
@@ -28,4 +31,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("billing_service", main))  # a misconfiguration: one line naming the variable, no traceback

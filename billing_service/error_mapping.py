@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import grpc
 
-from billing_service import errors
+from billing_service.domain import errors
 from billing_service.profile_client import ProfileCallError
 from billing_service.stripe_errors import stripe_to_rpc_error
 from service_kit.rich_errors import RpcErrorSpec
@@ -18,6 +18,8 @@ def to_rpc_error(exc: Exception) -> RpcErrorSpec | None:
             return RpcErrorSpec(grpc.StatusCode.INVALID_ARGUMENT, exc.message, exc.reason, exc.field)
         case errors.NotYourSession():
             return RpcErrorSpec(grpc.StatusCode.PERMISSION_DENIED, exc.message, exc.reason, exc.field)
+        case errors.AlreadySubscribed():
+            return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, exc.reason, exc.field)
         case errors.Unattributable():
             return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, exc.reason)
         case ProfileCallError():

@@ -1,14 +1,15 @@
 """Stripe webhooks: verify the signature on the raw bytes, then dispatch on the event type.
 
-| Event                                        | Action |
-| -------------------------------------------- | ------ |
-| checkout.session.completed                   | fulfil (grants only if paid) |
-| checkout.session.async_payment_succeeded     | fulfil |
-| checkout.session.async_payment_failed        | logged, no grant |
-| customer.subscription.created/updated/deleted| fetch the subscription fresh; SetEntitlements at the event's time |
-| charge.refunded                              | claw back what that payment granted, one entry per refund |
-| anything else                                | acknowledged and ignored |
+| Event                                     | Action (reported in HandleStripeWebhookResponse.action) |
+| ----------------------------------------- | -------------------------------------------------------- |
+| checkout.session.completed                | fulfil: grant the paid session's tokens once (fulfilled / pending / failed / subscription_checkout) |
+| checkout.session.async_payment_succeeded  | fulfil, as above |
+| checkout.session.async_payment_failed     | logged, nothing granted (payment_failed) |
+| customer.subscription.* (any)             | list the customer's subscriptions at Stripe; SetEntitlements from all of them, stamped with billing's read time (entitlements / entitlements_stale) |
+| charge.refunded                           | claw back that payment's grant, in proportion, one entry per refund (refund / refund_nothing_granted / ignored) |
+| anything else                             | acknowledged (ignored) |
 
+The signature must be valid and dated within webhook_tolerance_s of now, in either direction.
 Returning normally means the effect is recorded; any exception becomes a non-OK status and the gateway
 answers non-2xx, so Stripe redelivers.
 """
@@ -16,29 +17,20 @@ answers non-2xx, so Stripe redelivers.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
-from billing_service.billing import Billing, Outcome
-from billing_service.errors import InvalidWebhook
+from billing_service.billing import Billing
+from billing_service.domain.errors import InvalidWebhook
+from billing_service.domain.outcomes import WebhookAction
 
 log = logging.getLogger("billing.webhook")
 
-_FULFIL_ACTIONS = {
-    Outcome.FULFILLED: "fulfilled",
-    Outcome.PENDING: "pending",
-    Outcome.FAILED: "failed",
-    Outcome.SUBSCRIPTION: "subscription_checkout",
-}
-SUBSCRIPTION_EVENTS = frozenset(
-    {
-        "customer.subscription.created",
-        "customer.subscription.updated",
-        "customer.subscription.deleted",
-    }
-)
+FULFILMENT_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
+SUBSCRIPTION_EVENT_PREFIX = "customer.subscription."
 
 
 @dataclass(frozen=True)
@@ -48,8 +40,30 @@ class WebhookResult:
     action: str
 
 
-def verify_event(payload: bytes, signature_header: str, secret: str, tolerance_s: int) -> dict[str, Any]:
-    """The event, if the signature over the raw bytes is valid and recent; InvalidWebhook otherwise."""
+@dataclass(frozen=True)
+class VerifiedEvent:
+    id: str
+    type: str
+    created: int
+    object_id: str
+
+
+def _signed_at(signature_header: str) -> int | None:
+    for item in signature_header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def verify_event(
+    payload: bytes, signature_header: str, secret: str, tolerance_s: int, now: float | None = None
+) -> VerifiedEvent:
+    """The event, if the signature over the raw bytes is valid and its timestamp within the tolerance of
+    now in either direction (the SDK refuses only old ones); InvalidWebhook otherwise."""
     try:
         event = stripe.Webhook.construct_event(payload, signature_header, secret, tolerance=tolerance_s)
     except stripe.SignatureVerificationError as exc:
@@ -57,7 +71,13 @@ def verify_event(payload: bytes, signature_header: str, secret: str, tolerance_s
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         # Undecodable bytes, JSON that is not a Stripe event, a thin event.
         raise InvalidWebhook(f"payload: not a Stripe event ({type(exc).__name__})", "MALFORMED_PAYLOAD") from exc
-    data = event.to_dict()
+    signed_at = _signed_at(signature_header)
+    if signed_at is None or signed_at > (time.time() if now is None else now) + tolerance_s:
+        # A signature dated in the future would stay "recent" for as long as it likes.
+        raise InvalidWebhook(
+            "signature_header: timestamp outside the tolerance zone (in the future)", "INVALID_SIGNATURE"
+        )
+    data: dict[str, Any] = event.to_dict()
     obj = (data.get("data") or {}).get("object")
     if (
         not data.get("id")
@@ -66,7 +86,7 @@ def verify_event(payload: bytes, signature_header: str, secret: str, tolerance_s
         or not isinstance(data.get("created"), int)
     ):
         raise InvalidWebhook("payload: event lacks id, type, created or data.object", "MALFORMED_PAYLOAD")
-    return data
+    return VerifiedEvent(str(data["id"]), str(data["type"]), int(data["created"]), str(obj.get("id") or ""))
 
 
 class WebhookHandler:
@@ -77,27 +97,25 @@ class WebhookHandler:
 
     async def handle(self, payload: bytes, signature_header: str) -> WebhookResult:
         event = verify_event(payload, signature_header, self._secret, self._tolerance_s)
-        event_id, event_type = str(event["id"]), str(event["type"])
-        obj = event["data"]["object"]
-        object_id = str(obj.get("id") or "")
-        log.info("webhook", extra={"fields": {"event_id": event_id, "event_type": event_type, "object": object_id}})
-        action = await self._dispatch(event_type, object_id, int(event["created"]), event_id)
-        return WebhookResult(event_id, event_type, action)
+        log.info(
+            "webhook", extra={"fields": {"event_id": event.id, "event_type": event.type, "object": event.object_id}}
+        )
+        action = await self._dispatch(event)
+        return WebhookResult(event.id, event.type, action)
 
-    async def _dispatch(self, event_type: str, object_id: str, created: int, event_id: str) -> str:
-        if event_type in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
-            fulfilment = await self._billing.fulfil(object_id)
-            return _FULFIL_ACTIONS[fulfilment.outcome]
-        if event_type == "checkout.session.async_payment_failed":
+    async def _dispatch(self, event: VerifiedEvent) -> WebhookAction:
+        if event.type in FULFILMENT_EVENTS:
+            return (await self._billing.fulfilment.fulfil(event.object_id)).outcome.webhook_action
+        if event.type == "checkout.session.async_payment_failed":
             # Stripe's word only: nothing to grant, nothing to undo. The log line is the record.
             log.warning(
                 "async payment failed; nothing granted",
-                extra={"fields": {"event_id": event_id, "session_id": object_id}},
+                extra={"fields": {"event_id": event.id, "session_id": event.object_id}},
             )
-            return "payment_failed"
-        if event_type in SUBSCRIPTION_EVENTS:
-            _, applied = await self._billing.sync_subscription(object_id, created)
-            return "entitlements" if applied else "entitlements_stale"
-        if event_type == "charge.refunded":
-            return await self._billing.claw_back_refunds(object_id)
-        return "ignored"
+            return WebhookAction.PAYMENT_FAILED
+        if event.type.startswith(SUBSCRIPTION_EVENT_PREFIX):
+            _, applied = await self._billing.subscriptions.sync(event.object_id)
+            return WebhookAction.ENTITLEMENTS if applied else WebhookAction.ENTITLEMENTS_STALE
+        if event.type == "charge.refunded":
+            return await self._billing.refunds.claw_back(event.object_id)
+        return WebhookAction.IGNORED

@@ -42,3 +42,14 @@ class Unattributable(BillingError):
             None,
             "UNATTRIBUTED_STRIPE_OBJECT",
         )
+
+
+class AlreadySubscribed(BillingError):
+    """A subscription checkout for a customer whose subscription is still running (double billing)."""
+
+    def __init__(self, subscription_status: str) -> None:
+        super().__init__(
+            f"price_id: the user already has a subscription ({subscription_status}); manage it in the billing portal",
+            "price_id",
+            "ALREADY_SUBSCRIBED",
+        )

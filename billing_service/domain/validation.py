@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from billing_service.errors import InvalidArgument
+from billing_service.domain.errors import InvalidArgument
 
 MAX_UID_LEN = 128
 MAX_URL_LEN = 2048

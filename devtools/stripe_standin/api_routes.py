@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe.params as P
+import stripe.params.billing_portal as PB
 import stripe.params.checkout as PC
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import catalog, checkout, customers, events, refunds, subscriptions
+from . import catalog, checkout, customers, disputes, events, portal, refunds, subscriptions
 from .errors import StripeError, api_error
 from .expand import expand, session_line_items
 from .form import decode, parse_pairs
@@ -187,6 +188,10 @@ def _create_refund(c: ApiCall) -> dict[str, Any]:
     return refunds.create_refund(c.sd, c.params, c.info)[0]
 
 
+def _create_portal_session(c: ApiCall) -> dict[str, Any]:
+    return portal.create_portal_session(c.sd, c.params)
+
+
 def _active_products(c: ApiCall) -> list[dict[str, Any]]:
     items = list(c.sd.store.products.values())
     if "active" in c.params:
@@ -249,6 +254,14 @@ def api_routes() -> list[Route]:
             _list("/v1/refunds", "refund", lambda c: refunds.list_refunds(c.sd, c.params)),
         ),
         r("/v1/refunds/{id}", "GET", P.RefundRetrieveParams, _get("refunds")),
+        r(
+            "/v1/disputes",
+            "GET",
+            P.DisputeListParams,
+            _list("/v1/disputes", "dispute", lambda c: disputes.list_disputes(c.sd, c.params)),
+        ),
+        r("/v1/disputes/{id}", "GET", P.DisputeRetrieveParams, _get("disputes")),
+        r("/v1/billing_portal/sessions", "POST", PB.SessionCreateParams, _create_portal_session),
         r(
             "/v1/events",
             "GET",

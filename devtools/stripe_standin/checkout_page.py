@@ -51,20 +51,17 @@ _PAGE = """<!doctype html>
 
 
 def format_amount(amount: int, currency: str) -> str:
-    if currency.lower() in _ZERO_DECIMAL:
-        number = f"{amount:,}"
-    else:
-        number = f"{amount / 100:,.2f}"
+    number = f"{amount:,}" if currency.lower() in _ZERO_DECIMAL else f"{amount / 100:,.2f}"
     symbol = _SYMBOLS.get(currency.lower())
     return f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
 
 
-def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
+def page(title: str, content: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(title=escape(title), content=content), status_code=status)
 
 
-def _message(title: str, text: str, status: int) -> HTMLResponse:
-    return _page(title, f'<h1>{escape(title)}</h1><p id="message">{escape(text)}</p>', status)
+def page_message(title: str, text: str, status: int) -> HTMLResponse:
+    return page(title, f'<h1>{escape(title)}</h1><p id="message">{escape(text)}</p>', status)
 
 
 def _session_or_404(sd: Standin, session_id: str) -> dict | None:
@@ -79,14 +76,14 @@ async def show(request: Request) -> Response:
     session_id = request.path_params["id"]
     session = _session_or_404(sd, session_id)
     if session is None:
-        return _message("Not found", "This checkout page does not exist.", 404)
+        return page_message("Not found", "This checkout page does not exist.", 404)
     if session["status"] != "open":
         text = (
             "This checkout session has been completed."
             if session["status"] == "complete"
             else "This checkout session has expired."
         )
-        return _message("Checkout unavailable", text, 200)
+        return page_message("Checkout unavailable", text, 200)
     currency = session["currency"]
     rows = "".join(
         f'<tr class="line-item"><td>{escape(li["description"])}</td><td>× {li["quantity"]}</td>'
@@ -109,7 +106,7 @@ async def show(request: Request) -> Response:
 <button id="pay" type="submit">Pay {total}</button>
 </form>
 {cancel}"""
-    return _page("Checkout", content)
+    return page("Checkout", content)
 
 
 async def pay(request: Request) -> Response:
@@ -117,14 +114,14 @@ async def pay(request: Request) -> Response:
     session_id = request.path_params["id"]
     session = _session_or_404(sd, session_id)
     if session is None:
-        return _message("Not found", "This checkout page does not exist.", 404)
+        return page_message("Not found", "This checkout page does not exist.", 404)
     # Parsed by hand: Starlette's request.form() would need python-multipart.
     form = dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))
     email = form.get("email", "").strip() or None
     try:
         result = checkout.complete_session(sd, session_id, "paid", email)
     except StripeError as err:
-        return _message("Payment not possible", err.message, 400)
+        return page_message("Payment not possible", err.message, 400)
     await sd.webhooks.wait(result["events"], sd.settings.wait_timeout_s)
     target = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
     return RedirectResponse(target, status_code=303)

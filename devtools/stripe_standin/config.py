@@ -87,6 +87,8 @@ class StandinSettings(BaseSettings):
     search_lag_s: int = 0
     # Default sleep of the `timeout` fault mode.
     fault_timeout_s: float = 30.0
+    # A JSON file keeping the state across restarts (make run: data/stripe_standin.json); empty: memory only.
+    state_file: str = ""
 
     def seed_prices(self) -> list[PriceSeed]:
         return list(self.prices) if self.prices is not None else [p.model_copy(deep=True) for p in DEFAULT_PRICES]

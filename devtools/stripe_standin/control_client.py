@@ -35,6 +35,26 @@ class _Requests:
         return "POST", f"/_standin/charges/{charge_id}/refund", _drop_none({"amount": amount, "wait": wait})
 
     @staticmethod
+    def fail_refund(refund_id: str, failure_reason: str | None = None, *, wait: bool = True):
+        return (
+            "POST",
+            f"/_standin/refunds/{refund_id}/fail",
+            _drop_none({"failure_reason": failure_reason, "wait": wait}),
+        )
+
+    @staticmethod
+    def dispute_charge(charge_id: str, amount: int | None = None, *, reason: str | None = None, wait: bool = True):
+        return (
+            "POST",
+            f"/_standin/charges/{charge_id}/dispute",
+            _drop_none({"amount": amount, "reason": reason, "wait": wait}),
+        )
+
+    @staticmethod
+    def close_dispute(dispute_id: str, status: str, *, wait: bool = True):
+        return "POST", f"/_standin/disputes/{dispute_id}/close", {"status": status, "wait": wait}
+
+    @staticmethod
     def cancel_subscription(sub_id: str, *, wait: bool = True):
         return "POST", f"/_standin/subscriptions/{sub_id}/cancel", {"wait": wait}
 

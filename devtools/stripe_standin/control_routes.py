@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import checkout, refunds, subscriptions
+from . import checkout, disputes, refunds, subscriptions
 from .errors import StripeError, invalid
 from .responses import error_response, stripe_json
 from .runtime import SYSTEM, Standin
@@ -75,6 +75,21 @@ async def refund_charge(sd: Standin, request: Request, body: dict[str, Any]) -> 
     return await _with_events(sd, body, {"refund": refund, "charge": charge, "events": events})
 
 
+async def fail_refund(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+    refund, events = refunds.fail_refund(sd, request.path_params["id"], body)
+    return await _with_events(sd, body, {"refund": refund, "events": events})
+
+
+async def dispute_charge(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+    dispute, events = disputes.open_dispute(sd, request.path_params["id"], body)
+    return await _with_events(sd, body, {"dispute": dispute, "events": events})
+
+
+async def close_dispute(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+    dispute, events = disputes.close_dispute(sd, request.path_params["id"], body)
+    return await _with_events(sd, body, {"dispute": dispute, "events": events})
+
+
 async def cancel_subscription(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
     sub, event_id = subscriptions.cancel_subscription(sd, request.path_params["id"], {}, SYSTEM)
     return await _with_events(sd, body, {"subscription": sub, "events": [event_id]})
@@ -88,7 +103,7 @@ async def update_subscription(sd: Standin, request: Request, body: dict[str, Any
     return await _with_events(sd, body, {"subscription": sub, "events": events})
 
 
-async def list_events(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+async def list_events(sd: Standin, _request: Request, _body: dict[str, Any]) -> Response:
     # Oldest first: the order things happened, which is what assertions usually want.
     data = [{**event, "delivery": sd.webhooks.summary(event["id"])} for event in sd.store.events.values()]
     return stripe_json({"object": "list", "data": data})
@@ -100,13 +115,13 @@ async def redeliver_event(sd: Standin, request: Request, body: dict[str, Any]) -
     return await _with_events(sd, body, {"events": [event["id"]]})
 
 
-async def signed_event(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+async def signed_event(sd: Standin, request: Request, _body: dict[str, Any]) -> Response:
     event = sd.store.get("events", request.path_params["id"])
     payload = sd.store.event_payloads[event["id"]]
     return stripe_json({"payload": payload, "signature_header": sign(payload, sd.webhooks.config.secret)})
 
 
-async def add_fault(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+async def add_fault(sd: Standin, _request: Request, body: dict[str, Any]) -> Response:
     match = body.get("match")
     if not isinstance(match, str) or not match.strip():
         raise invalid("match", 'match is required, e.g. "POST /v1/checkout/sessions"')
@@ -123,12 +138,12 @@ async def add_fault(sd: Standin, request: Request, body: dict[str, Any]) -> Resp
     return stripe_json({"fault": fault.__dict__, "faults": sd.faults.describe()})
 
 
-async def clear_faults(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+async def clear_faults(sd: Standin, _request: Request, _body: dict[str, Any]) -> Response:
     sd.faults.clear()
     return stripe_json({"faults": []})
 
 
-async def list_faults(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+async def list_faults(sd: Standin, _request: Request, _body: dict[str, Any]) -> Response:
     return stripe_json({"faults": sd.faults.describe()})
 
 
@@ -146,16 +161,16 @@ def _state(sd: Standin) -> dict[str, Any]:
     }
 
 
-async def state(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+async def state(sd: Standin, _request: Request, _body: dict[str, Any]) -> Response:
     return stripe_json(_state(sd))
 
 
-async def reset(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+async def reset(sd: Standin, _request: Request, _body: dict[str, Any]) -> Response:
     sd.reset()
     return stripe_json(_state(sd))
 
 
-async def configure(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+async def configure(sd: Standin, _request: Request, body: dict[str, Any]) -> Response:
     """Change webhook target/secret/delay at runtime (e.g. a receiver started after the stand-in)."""
     cfg = sd.webhooks.config
     if "webhook_url" in body:
@@ -167,7 +182,7 @@ async def configure(sd: Standin, request: Request, body: dict[str, Any]) -> Resp
     return stripe_json({"webhook_url": cfg.url, "webhook_delay_ms": cfg.delay_ms})
 
 
-async def advance_clock(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+async def advance_clock(sd: Standin, _request: Request, body: dict[str, Any]) -> Response:
     """Move the stand-in's clock forward (e.g. past a session's expires_at)."""
     seconds = body.get("seconds")
     if not isinstance(seconds, int) or seconds < 0:
@@ -183,6 +198,9 @@ def control_routes() -> list[Route]:
     return [
         r("/checkout/sessions/{id}/complete", "POST", complete_session),
         r("/charges/{id}/refund", "POST", refund_charge),
+        r("/refunds/{id}/fail", "POST", fail_refund),
+        r("/charges/{id}/dispute", "POST", dispute_charge),
+        r("/disputes/{id}/close", "POST", close_dispute),
         r("/subscriptions/{id}/cancel", "POST", cancel_subscription),
         r("/subscriptions/{id}/update", "POST", update_subscription),
         r("/events", "GET", list_events),

@@ -77,5 +77,8 @@ class IdempotencyCache:
             )
         return entry
 
+    def entries(self) -> dict[tuple[str, str], StoredResponse]:
+        return dict(self._entries)
+
     def store(self, api_key: str, key: str, entry: StoredResponse) -> None:
         self._entries[(api_key, key)] = entry

@@ -453,3 +453,60 @@ def event(
         type=type,
     )
     return obj
+
+
+def dispute(dispute_id: str, created: int, *, ch: dict[str, Any], amount: int, reason: str) -> dict[str, Any]:
+    obj = fixture("dispute")
+    obj.update(
+        id=dispute_id,
+        created=created,
+        amount=amount,
+        balance_transactions=[],
+        charge=ch["id"],
+        currency=ch["currency"],
+        evidence_details={**obj["evidence_details"], "due_by": created + 7 * 86400},
+        is_charge_refundable=False,
+        livemode=False,
+        metadata={},
+        payment_intent=ch["payment_intent"],
+        reason=reason,
+        status="needs_response",
+    )
+    return obj
+
+
+def dispute_balance_transaction(dispute_obj: dict[str, Any], created: int, amount: int, kind: str) -> dict[str, Any]:
+    """The balance transaction a dispute carries when funds move (negative: withdrawn)."""
+    return {
+        "id": new_id("txn_"),
+        "object": "balance_transaction",
+        "amount": amount,
+        "created": created,
+        "currency": dispute_obj["currency"],
+        "description": f"Chargeback {kind} for {dispute_obj['charge']}",
+        "fee": 1500 if amount < 0 else -1500,
+        "net": amount - 1500 if amount < 0 else amount + 1500,
+        "reporting_category": "dispute" if amount < 0 else "dispute_reversal",
+        "source": dispute_obj["id"],
+        "status": "available",
+        "type": "adjustment",
+    }
+
+
+def portal_session(
+    session_id: str, created: int, *, customer: str, return_url: str | None, url: str, configuration: str
+) -> dict[str, Any]:
+    obj = fixture("billing_portal.session")
+    obj.update(
+        id=session_id,
+        created=created,
+        customer=customer,
+        return_url=return_url,
+        url=url,
+        configuration=configuration,
+        flow=None,
+        livemode=False,
+        locale=None,
+        on_behalf_of=None,
+    )
+    return obj

@@ -9,7 +9,7 @@ from . import objects
 from .errors import StripeError, invalid
 from .form import to_int
 from .ids import new_id
-from .runtime import RequestInfo, Standin
+from .runtime import SYSTEM, RequestInfo, Standin
 from .values import metadata
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
@@ -75,3 +75,38 @@ def list_refunds(sd: Standin, params: dict[str, Any]) -> list[dict[str, Any]]:
         if key in params:
             items = [r for r in items if r[key] == params[key]]
     return items
+
+
+REFUND_FAILURE_REASONS = (
+    "lost_or_stolen_card",
+    "expired_or_canceled_card",
+    "charge_for_pending_refund_disputed",
+    "unknown",
+)
+
+
+def fail_refund(sd: Standin, refund_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """What the card network does days later: the refund bounces and the money stays with the merchant.
+    Stripe sends charge.refund.updated, refund.updated and refund.failed; the charge counts it no longer."""
+    store = sd.store
+    refund = store.get("refunds", refund_id)
+    if refund["status"] not in ("succeeded", "pending"):
+        raise invalid(None, f"Refund {refund_id} is {refund['status']} and cannot fail.")
+    reason = str(body.get("failure_reason") or "expired_or_canceled_card")
+    if reason not in REFUND_FAILURE_REASONS:
+        raise invalid("failure_reason", f"failure_reason must be one of {', '.join(REFUND_FAILURE_REASONS)}")
+    previous = {"status": refund["status"]}
+    refund.update(status="failed", failure_reason=reason, failure_balance_transaction=new_id("txn_"))
+    charge = store.charges.get(refund["charge"])
+    if charge is not None:
+        charge["amount_refunded"] -= refund["amount"]
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        charge["refunds"]["data"] = [
+            copy.deepcopy(refund) if r["id"] == refund_id else r for r in charge["refunds"]["data"]
+        ]
+    events = [
+        sd.emit("charge.refund.updated", refund, SYSTEM, previous),
+        sd.emit("refund.updated", refund, SYSTEM, previous),
+        sd.emit("refund.failed", refund, SYSTEM),
+    ]
+    return refund, events

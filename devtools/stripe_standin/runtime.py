@@ -11,6 +11,7 @@ from .config import StandinSettings
 from .faults import FaultRegistry
 from .idempotency import IdempotencyCache
 from .ids import new_id
+from .persistence import StateFile
 from .store import Store
 from .webhooks import WebhookConfig, WebhookDispatcher
 
@@ -44,6 +45,13 @@ class Standin:
             payload_for=lambda event_id: self.store.event_payloads[event_id],
             on_delivered=self._delivered,
         )
+        self.state_file = StateFile(settings.state_file) if settings.state_file else None
+        if self.state_file is not None:
+            self.state_file.load(self)
+
+    def save_state(self) -> None:
+        if self.state_file is not None:
+            self.state_file.save(self)
 
     def bound(self, base_url: str) -> None:
         """Called by in-process servers once the real port is known."""
@@ -56,6 +64,7 @@ class Standin:
         self.store.reset()
         self.idempotency.clear()
         self.faults.clear()
+        self.save_state()
 
     def emit(
         self,

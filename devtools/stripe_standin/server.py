@@ -40,7 +40,8 @@ class _Server(uvicorn.Server):
             connection.shutdown()  # closes idle keep-alive connections, finishes busy ones
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.config.timeout_graceful_shutdown or 0)
-        while (self.server_state.connections or self.server_state.tasks) and loop.time() < deadline:
+        # uvicorn offers no event for "all connections closed": poll its state until the deadline.
+        while (self.server_state.connections or self.server_state.tasks) and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         for task in list(self.server_state.tasks):
             task.cancel()

@@ -22,6 +22,7 @@ COLLECTIONS = {
     "refund": "refunds",
     "subscription": "subscriptions",
     "event": "events",
+    "dispute": "disputes",
 }
 
 _KIND = {  # how Stripe names a kind in "No such …" messages
@@ -34,6 +35,8 @@ _KIND = {  # how Stripe names a kind in "No such …" messages
     "refunds": "refund",
     "subscriptions": "subscription",
     "events": "event",
+    "disputes": "dispute",
+    "portal_sessions": "billing_portal.session",
 }
 
 
@@ -67,6 +70,8 @@ class Store:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.events: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
+        self.portal_sessions: dict[str, dict[str, Any]] = {}
         # The exact bytes delivered for each event, so every (re)delivery signs the same payload.
         self.event_payloads: dict[str, str] = {}
         self.clock_offset = 0
@@ -102,4 +107,6 @@ class Store:
             "refunds": len(self.refunds),
             "subscriptions": len(self.subscriptions),
             "events": len(self.events),
+            "disputes": len(self.disputes),
+            "billing_portal_sessions": len(self.portal_sessions),
         }

@@ -126,11 +126,11 @@ class WebhookDispatcher:
             status, error = None, f"{type(exc).__name__}: {exc}"
         return Attempt(number, time.time(), url, status, error, int((time.monotonic() - started) * 1000))
 
-    async def wait(self, event_ids: list[str], timeout: float) -> list[dict[str, Any]]:
+    async def wait(self, event_ids: list[str], timeout_s: float) -> list[dict[str, Any]]:
         """Wait (bounded) for the deliveries of these events; retries continue afterwards if needed."""
         tasks = [d.task for e in event_ids if (d := self.deliveries.get(e)) and d.task and not d.task.done()]
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            await asyncio.wait(tasks, timeout=timeout_s)
         return [self.summary(e) for e in event_ids]
 
     def summary(self, event_id: str) -> dict[str, Any]:

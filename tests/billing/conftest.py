@@ -124,11 +124,11 @@ async def deliver(billing: RunningBilling, payload: bytes, signature: str) -> bp
     )
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 15.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout_s
     while True:
         if await check():
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {timeout_s}s")
         await asyncio.sleep(interval)

@@ -125,3 +125,24 @@ async def test_bad_checkout_requests_name_the_field_and_create_nothing(
     counts = (await standin.state())["counts"]
     assert (counts["customers"], counts["checkout_sessions"]) == (0, 0)
     assert (await get_profile(sqlite_profile, uid)).stripe_customer_id == ""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=grpc.RpcError,
+    reason="issue 12: recovering a missing customer needs LinkStripeCustomer to replace a link "
+    "(compare-and-set on the old id); profile_service keeps the first link today",
+)
+async def test_a_customer_deleted_at_stripe_is_recovered(
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
+    await new_user(sqlite_profile, uid)
+    await checkout(billing, uid)
+    old_customer = (await get_profile(sqlite_profile, uid)).stripe_customer_id
+    await standin.sdk.v1.customers.delete_async(old_customer)  # deleted in the Dashboard
+
+    reply = await checkout(billing, uid, request_id="after-delete")
+    new_customer = (await get_profile(sqlite_profile, uid)).stripe_customer_id
+    assert new_customer not in ("", old_customer)
+    session = await standin.sdk.v1.checkout.sessions.retrieve_async(reply.session_id)
+    assert session.customer == new_customer

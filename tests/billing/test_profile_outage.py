@@ -79,7 +79,7 @@ async def test_profile_down_during_delivery_then_redelivery_grants_exactly_once(
             (event,) = await standin.events("checkout.session.completed", id=session.session_id)
             return event["delivery"]["status"] == "delivered"
 
-        await eventually(delivered, timeout=30)
+        await eventually(delivered, timeout_s=30)
         assert await _balance(target, uid) == 5
 
         # Any number of further redeliveries change nothing.

@@ -1,5 +1,5 @@
-"""HandleStripeWebhook verifies the signature on the raw bytes first: forged, tampered, stale or missing
-signatures are INVALID_ARGUMENT and nothing else happens."""
+"""HandleStripeWebhook verifies the signature on the raw bytes first: forged, tampered, stale, future-dated or
+missing signatures are INVALID_ARGUMENT and nothing else happens."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ def _tampered(payload: bytes) -> bytes:
         pytest.param(lambda p, s: (_tampered(p), s), id="tampered-body"),
         pytest.param(lambda p, s: (p + b" ", s), id="tampered-trailing-space"),
         pytest.param(lambda p, s: (p, _sign(p, timestamp=int(time.time()) - 600)), id="ten-minutes-old"),
+        pytest.param(lambda p, s: (p, _sign(p, timestamp=int(time.time()) + 600)), id="ten-minutes-ahead"),
+        pytest.param(lambda p, s: (p, _sign(p, timestamp=int(time.time()) + 10 * 365 * 86400)), id="ten-years-ahead"),
         pytest.param(lambda p, s: (p, ""), id="missing-header"),
         pytest.param(lambda p, s: (p, "t=abc,v1=00"), id="garbled-header"),
         pytest.param(lambda p, s: (p, s.split(",")[0] + ",v0=" + s.split("v1=")[1]), id="wrong-scheme"),
@@ -61,6 +63,12 @@ async def test_bad_signatures_are_rejected_and_change_nothing(
     # The genuine delivery still works afterwards.
     assert (await deliver(billing, payload, signature)).action == "fulfilled"
     assert (await get_profile(sqlite_profile, uid)).tokens == 5
+
+
+async def test_small_clock_skew_either_way_is_accepted(paid_event, billing: RunningBilling):
+    payload, _ = paid_event
+    assert (await deliver(billing, payload, _sign(payload, timestamp=int(time.time()) + 60))).action == "fulfilled"
+    assert (await deliver(billing, payload, _sign(payload, timestamp=int(time.time()) - 60))).action == "fulfilled"
 
 
 @pytest.mark.parametrize("payload", [b"not json", b"[]", b'{"object": "event"}', b"\xff\xfe"])

@@ -51,9 +51,9 @@ class WebhookReceiver:
         """Successfully answered deliveries, verified exactly as a Stripe integration would."""
         return [stripe.Webhook.construct_event(r.payload, r.signature, SECRET) for r in self.received]
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> None:
+    async def wait_for(self, count: int, timeout_s: float = 5.0) -> None:
         async with self._arrived:
-            await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.received) >= count), timeout)
+            await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.received) >= count), timeout_s)
 
 
 @dataclass

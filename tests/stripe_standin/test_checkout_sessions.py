@@ -7,6 +7,8 @@ import time
 import pytest
 import stripe
 
+from devtools.stripe_standin import StandinControlError
+
 from .conftest import Standin
 
 SUCCESS = "https://app.example/success?session_id={CHECKOUT_SESSION_ID}"
@@ -100,7 +102,7 @@ async def test_sessions_expire_on_their_own_after_24h(standin: Standin) -> None:
     await standin.ctl.advance_clock(24 * 3600)
     again = await standin.client.v1.checkout.sessions.retrieve_async(session.id)
     assert again.status == "expired"
-    with pytest.raises(Exception):
+    with pytest.raises(StandinControlError):
         await standin.ctl.complete_session(session.id)
 
 

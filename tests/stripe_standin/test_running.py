@@ -48,6 +48,8 @@ def test_thread_variant_serves_the_sync_sdk() -> None:
                 "refunds": 0,
                 "subscriptions": 0,
                 "events": 0,
+                "disputes": 0,
+                "billing_portal_sessions": 0,
             }
     finally:
         stop()
