@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 
 from profile_service.audit import run_audit
 from profile_service.migrate import run_migration
 from profile_service.server import create_server
 from profile_service.settings import ProfileSettings
+from profile_service.store.base import ProfileStore
 from profile_service.store.factory import build_store
 from service_kit.grpc_server import serve_until_signalled
 from service_kit.logs import configure_logging
+from service_kit.startup import run_main
 
 
 async def _serve(settings: ProfileSettings) -> int:
@@ -23,7 +26,7 @@ async def _serve(settings: ProfileSettings) -> int:
     return 0
 
 
-async def _offline(settings: ProfileSettings, job) -> int:
+async def _offline(settings: ProfileSettings, job: Callable[[ProfileStore], Awaitable[int]]) -> int:
     store = build_store(settings)
     await store.start()
     try:
@@ -51,4 +54,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("profile_service", main))  # a misconfiguration: one line naming the variable, no traceback

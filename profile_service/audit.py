@@ -1,14 +1,17 @@
-"""`python -m profile_service audit`: every balance must equal the sum of its ledger entries."""
+"""`python -m profile_service audit`: every balance must equal the sum of its ledger entries, the newest
+entry's balance_after, and the profile's ledger_seq must equal its number of entries; a ledger whose user
+document is gone is a mismatch. Exit 1 on any mismatch."""
 
 from __future__ import annotations
 
 import json
 import sys
+from typing import TextIO
 
 from profile_service.store.base import ProfileStore
 
 
-async def run_audit(store: ProfileStore, out=sys.stdout) -> int:
+async def run_audit(store: ProfileStore, out: TextIO = sys.stdout) -> int:
     users = bad = 0
     async for row in store.audit_rows():
         users += 1
@@ -22,6 +25,8 @@ async def run_audit(store: ProfileStore, out=sys.stdout) -> int:
                         "entries_sum": row.entries_sum,
                         "entries": row.entries_count,
                         "newest_balance_after": row.newest_balance_after,
+                        "ledger_seq": row.ledger_seq,
+                        "profile_exists": row.profile_exists,
                     }
                 ),
                 file=out,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
+from profile_service.domain import validation
 from profile_service.domain.errors import InvalidArgument
 from profile_service.domain.model import EntryType, LedgerEntry, Profile
 from tokens.profile.v1 import profile_service_pb2 as pb
@@ -90,7 +91,8 @@ def decode_page_token(uid: str, token: str) -> int | None:
         if data.get("v") != 1 or data.get("u") != _uid_tag(uid):
             raise ValueError
         seq = data["s"]
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        # Bounded like every stored seq: a crafted 2**64 would otherwise overflow the store's integer.
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= validation.MAX_SEQ:
             raise ValueError
         return seq
     except (ValueError, TypeError, KeyError, UnicodeDecodeError, AttributeError) as exc:

@@ -18,6 +18,10 @@ def to_rpc_error(exc: Exception) -> RpcErrorSpec | None:
             return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, "INSUFFICIENT_TOKENS", exc.field)
         case errors.IdempotencyKeyReused():
             return RpcErrorSpec(grpc.StatusCode.ALREADY_EXISTS, exc.message, "IDEMPOTENCY_KEY_REUSED", exc.field)
+        case errors.OutcomeUnknown():
+            return RpcErrorSpec(grpc.StatusCode.UNAVAILABLE, exc.message, "OUTCOME_UNKNOWN")
         case errors.StoreUnavailable():
             return RpcErrorSpec(grpc.StatusCode.UNAVAILABLE, exc.message, "STORE_UNAVAILABLE")
+        case errors.WriteDeadlineExceeded():
+            return RpcErrorSpec(grpc.StatusCode.DEADLINE_EXCEEDED, exc.message, "DEADLINE_EXCEEDED_WHILE_QUEUED")
     return None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -16,6 +17,16 @@ class ProfileSettings(CommonSettings):
     firestore_database: str = "(default)"
     # Stop retrying a Firestore transaction after this many attempts (contention).
     firestore_max_attempts: int = Field(25, ge=1, le=100)
+    # Cap on each Firestore call (begin, read, commit, rollback), retries included; never beyond the deadline.
+    firestore_rpc_timeout_s: float = Field(10.0, gt=0, le=120)
+    # One writer queue per user with group commit (write_queue.py); false = one transaction per call.
+    profile_write_queue: bool = True
+    # At most this many changes of one user in one transaction (Firestore: reads <= this + 1 documents).
+    profile_write_batch_max: int = Field(100, ge=1, le=400)
+    # How long a worker waits for more changes before a batch that is not full; 0 = take what is pending.
+    profile_write_batch_wait_ms: int = Field(0, ge=0, le=1000)
+    # The longest a write waits and runs when the caller's deadline is later or absent.
+    profile_write_timeout_s: float = Field(30.0, gt=0, le=600)
 
     def required_production_secrets(self) -> list[str]:
         return ["auth_token_gateway", "auth_token_billing"]
@@ -24,4 +35,15 @@ class ProfileSettings(CommonSettings):
     def _firestore_needs_project(self) -> ProfileSettings:
         if self.profile_store == "firestore" and not self.google_cloud_project:
             raise ValueError("PROFILE_STORE=firestore needs GOOGLE_CLOUD_PROJECT")
+        return self
+
+    @model_validator(mode="after")
+    def _sqlite_folder_can_exist(self) -> ProfileSettings:
+        # The store creates missing folders; a file where a folder must be is a start-up error, not a traceback.
+        if self.profile_store == "sqlite":
+            for folder in Path(self.sqlite_path).parents:
+                if folder.exists():
+                    if not folder.is_dir():
+                        raise ValueError(f"SQLITE_PATH={self.sqlite_path}: {folder} is not a folder")
+                    break
         return self

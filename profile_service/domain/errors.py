@@ -39,4 +39,19 @@ class IdempotencyKeyReused(DomainError):
 
 
 class StoreUnavailable(DomainError):
-    """The store could not answer in time (locked, busy, unreachable). Nothing was changed."""
+    """The store could not answer in time (locked, busy, unreachable, contended). Nothing was changed: the
+    change was never committed (or a commit whose answer was lost was re-read and found absent)."""
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """A commit was sent, its answer was lost, and re-reading the store did not settle whether it landed.
+    The change may or may not be applied: retry with the same idempotency key (a replay answers with the
+    first result), or re-read the profile. Never report this as "nothing changed"."""
+
+
+class WriteDeadlineExceeded(DomainError):
+    """The caller's deadline passed while its change was still waiting in the user's write queue, before any
+    transaction took it. Nothing was changed."""
+
+    def __init__(self) -> None:
+        super().__init__("deadline exceeded while waiting for earlier changes of this user; nothing was changed")

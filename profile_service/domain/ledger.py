@@ -4,26 +4,44 @@ inside one transaction, so a retried transaction simply calls them again."""
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from profile_service.domain.errors import IdempotencyKeyReused, InsufficientTokens, ProfileNotFound
 from profile_service.domain.model import EntryType, LedgerEntry, Profile
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class ChangeKind(enum.StrEnum):
+    """What a ledger change does to the balance. The value is part of the stored fingerprint: never rename."""
+
+    GRANT = "grant"  # adds the amount
+    SPEND = "spend"  # takes the amount, or fails when the balance is short
+    REVOKE = "revoke"  # takes what it can; the rest is recorded as the shortfall
 
 
 @dataclass(frozen=True)
 class LedgerChange:
     """A requested balance change. `kind` decides the arithmetic; the rest is recorded."""
 
-    kind: str  # "grant" | "spend" | "revoke"
+    kind: ChangeKind
     uid: str
     amount: int
     type: EntryType
     idempotency_key: str
     source: dict[str, str]
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        # Accepts the plain strings too ("grant"), so a bad kind fails here rather than inside a transaction.
+        object.__setattr__(self, "kind", ChangeKind(self.kind))
 
     @property
     def entry_id(self) -> str:
@@ -33,7 +51,7 @@ class LedgerChange:
     def fingerprint(self) -> str:
         """What a replay must match: the same key with other parameters is a different request."""
         body = json.dumps(
-            [self.kind, self.amount, self.type.value, sorted(self.source.items()), self.reason],
+            [self.kind.value, self.amount, self.type.value, sorted(self.source.items()), self.reason],
             separators=(",", ":"),
         )
         return hashlib.sha256(body.encode()).hexdigest()
@@ -51,12 +69,23 @@ class LedgerResult:
 
 
 @dataclass(frozen=True)
-class Writes:
-    """What one transaction writes (None = nothing) and what it answers."""
+class Writes(Generic[T_co]):
+    """What one decision writes (None = nothing) and what it answers. `opening` is the opening-balance entry
+    adopted from a legacy profile in the same transaction, written before `entry`."""
 
     profile: Profile | None
     entry: LedgerEntry | None
-    result: object
+    result: T_co
+    opening: LedgerEntry | None = None
+
+    @property
+    def entries(self) -> tuple[LedgerEntry, ...]:
+        return tuple(e for e in (self.opening, self.entry) if e is not None)
+
+
+# decide(profile, entry_or_None, now) -> Writes. Pure and free of side effects: stores call it again when a
+# transaction is retried. `now` is the clock reading the store takes inside the transaction.
+Decide = Callable[[Profile | None, LedgerEntry | None, datetime], Writes[T]]
 
 
 def entry_id_for(uid: str, key: str) -> str:
@@ -64,7 +93,43 @@ def entry_id_for(uid: str, key: str) -> str:
     return hashlib.sha256(f"{uid}\x00{key}".encode()).hexdigest()[:32]
 
 
-def apply_change(profile: Profile | None, prior: LedgerEntry | None, change: LedgerChange, now: datetime) -> Writes:
+OPENING_BALANCE_KEY = "migration:opening-balance"
+
+
+def needs_opening_balance(profile: Profile) -> bool:
+    """A profile written by the original app: a balance, but no ledger entry behind it yet."""
+    return profile.ledger_seq == 0 and profile.tokens > 0
+
+
+def opening_balance_entry(profile: Profile, now: datetime) -> LedgerEntry:
+    """The ADJUSTMENT entry that adopts a legacy balance as the ledger's first entry (seq 1)."""
+    change = LedgerChange(
+        kind=ChangeKind.GRANT,
+        uid=profile.uid,
+        amount=profile.tokens,
+        type=EntryType.ADJUSTMENT,
+        idempotency_key=OPENING_BALANCE_KEY,
+        source={"migrated_from": "legacy tokens field"},
+        reason="opening balance adopted from the original profile document",
+    )
+    return LedgerEntry(
+        entry_id=change.entry_id,
+        uid=profile.uid,
+        seq=1,
+        amount=profile.tokens,
+        type=EntryType.ADJUSTMENT,
+        timestamp=now,
+        balance_after=profile.tokens,
+        idempotency_key=OPENING_BALANCE_KEY,
+        fingerprint=change.fingerprint,
+        source=dict(change.source),
+        reason=change.reason,
+    )
+
+
+def apply_change(
+    profile: Profile | None, prior: LedgerEntry | None, change: LedgerChange, now: datetime
+) -> Writes[LedgerResult]:
     if profile is None:
         raise ProfileNotFound(change.uid)
     if prior is not None:
@@ -72,19 +137,23 @@ def apply_change(profile: Profile | None, prior: LedgerEntry | None, change: Led
             raise IdempotencyKeyReused(change.idempotency_key)
         return Writes(None, None, LedgerResult(prior, prior.balance_after, already_applied=True))
 
+    opening = None
+    if needs_opening_balance(profile):
+        # Adopt the legacy balance first, in the same transaction, so balance == sum of entries afterwards.
+        opening = opening_balance_entry(profile, now)
+        profile = profile.with_(ledger_seq=opening.seq)
+
     shortfall = 0
-    if change.kind == "grant":
+    if change.kind is ChangeKind.GRANT:
         delta = change.amount
-    elif change.kind == "spend":
+    elif change.kind is ChangeKind.SPEND:
         if profile.tokens < change.amount:
             raise InsufficientTokens(profile.tokens, change.amount)
         delta = -change.amount
-    elif change.kind == "revoke":
+    else:  # ChangeKind.REVOKE
         taken = min(change.amount, profile.tokens)
         shortfall = change.amount - taken
         delta = -taken
-    else:  # pragma: no cover - programming error
-        raise ValueError(f"unknown ledger change kind {change.kind!r}")
 
     balance = profile.tokens + delta
     assert balance >= 0, "the ledger never goes negative"
@@ -108,7 +177,7 @@ def apply_change(profile: Profile | None, prior: LedgerEntry | None, change: Led
         shortfall=shortfall,
     )
     updated = profile.with_(tokens=balance, ledger_seq=seq)
-    if change.kind == "grant" and change.type is EntryType.PURCHASE:
+    if change.kind is ChangeKind.GRANT and change.type is EntryType.PURCHASE:
         # As the original fulfilment did: remember the one-time purchase on the profile.
         updated = updated.with_(
             one_time_purchase=True,
@@ -116,42 +185,21 @@ def apply_change(profile: Profile | None, prior: LedgerEntry | None, change: Led
             product_id=change.source.get("product_id", updated.product_id),
             price_id=change.source.get("price_id", updated.price_id),
         )
-    return Writes(updated, entry, LedgerResult(entry, balance, already_applied=False))
+    return Writes(updated, entry, LedgerResult(entry, balance, already_applied=False), opening=opening)
 
 
-OPENING_BALANCE_KEY = "migration:opening-balance"
-
-
-def open_legacy_balance(profile: Profile | None, prior: LedgerEntry | None, uid: str, now: datetime) -> Writes:
+def open_legacy_balance(
+    profile: Profile | None, prior: LedgerEntry | None, uid: str, now: datetime
+) -> Writes[LedgerResult | None]:
     """Adopts a balance written before this ledger existed (the original app kept `tokens` plus a
     `token_history` array): one ADJUSTMENT entry for the whole balance, so the balance equals the sum of the
-    entries from then on. Idempotent through its key; the legacy array itself is left as it was."""
+    entries from then on. Idempotent through its key; the legacy array itself is left as it was. Answers
+    None when there is nothing to adopt."""
     if profile is None:
         raise ProfileNotFound(uid)
     if prior is not None:
         return Writes(None, None, LedgerResult(prior, prior.balance_after, already_applied=True))
-    if profile.ledger_seq != 0 or profile.tokens <= 0:
+    if not needs_opening_balance(profile):
         return Writes(None, None, None)  # nothing to adopt: already on the ledger, or empty
-    change = LedgerChange(
-        kind="grant",
-        uid=uid,
-        amount=profile.tokens,
-        type=EntryType.ADJUSTMENT,
-        idempotency_key=OPENING_BALANCE_KEY,
-        source={"migrated_from": "legacy tokens field"},
-        reason="opening balance adopted from the original profile document",
-    )
-    entry = LedgerEntry(
-        entry_id=change.entry_id,
-        uid=uid,
-        seq=1,
-        amount=profile.tokens,
-        type=EntryType.ADJUSTMENT,
-        timestamp=now,
-        balance_after=profile.tokens,
-        idempotency_key=OPENING_BALANCE_KEY,
-        fingerprint=change.fingerprint,
-        source=dict(change.source),
-        reason=change.reason,
-    )
+    entry = opening_balance_entry(profile, now)
     return Writes(profile.with_(ledger_seq=1), entry, LedgerResult(entry, profile.tokens, already_applied=False))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 
-class EntryType(str, enum.Enum):
+class EntryType(enum.StrEnum):
     # Stored lowercase, as the original wrote type: 'purchase'.
     PURCHASE = "purchase"
     PROMOTIONAL = "promotional"
@@ -41,7 +42,7 @@ class Profile:
     # Sequence number of the newest ledger entry; orders history without trusting clocks.
     ledger_seq: int = 0
 
-    def with_(self, **changes) -> Profile:
+    def with_(self, **changes: Any) -> Profile:
         return replace(self, **changes)
 
 

@@ -28,7 +28,7 @@ READ_ONLY = frozenset(
 )
 
 
-def create_profile(existing: Profile | None, uid: str, email: str, now: datetime) -> Writes:
+def create_profile(existing: Profile | None, uid: str, email: str, now: datetime) -> Writes[tuple[Profile, bool]]:
     if existing is not None:
         return Writes(None, None, (existing, False))
     profile = Profile(uid=uid, email=email, created_at=now, last_login=now)
@@ -46,7 +46,7 @@ def check_update_paths(paths: list[str]) -> list[str]:
     return sorted(set(paths))
 
 
-def update_profile(existing: Profile | None, uid: str, changes: dict[str, object]) -> Writes:
+def update_profile(existing: Profile | None, uid: str, changes: dict[str, object]) -> Writes[Profile]:
     if existing is None:
         raise ProfileNotFound(uid)
     updated = existing.with_(**changes)
@@ -59,7 +59,7 @@ class LinkResult:
     linked: bool
 
 
-def link_customer(existing: Profile | None, uid: str, customer_id: str) -> Writes:
+def link_customer(existing: Profile | None, uid: str, customer_id: str) -> Writes[LinkResult]:
     if existing is None:
         raise ProfileNotFound(uid)
     if existing.stripe_customer_id:
@@ -74,7 +74,7 @@ def set_entitlements(
     status: str,
     period_end: datetime | None,
     event_time: datetime,
-) -> Writes:
+) -> Writes[tuple[Profile, bool]]:
     if existing is None:
         raise ProfileNotFound(uid)
     if existing.entitlements_as_of is not None and event_time < existing.entitlements_as_of:

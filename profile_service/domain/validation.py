@@ -18,6 +18,10 @@ MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 MAX_CUSTOMER_ID_LEN = 255
 MAX_STATUS_LEN = 64
+# Firestore refuses document ids over 1500 bytes; a uid is a document id, whatever the character limit says.
+MAX_UID_BYTES = 1500
+# A ledger sequence number is a signed 64-bit integer in every store (SQLite INTEGER, Firestore integer).
+MAX_SEQ = 2**63 - 1
 
 
 def _printable(value: str) -> bool:
@@ -29,9 +33,14 @@ def uid(value: str, field: str = "uid") -> str:
         raise InvalidArgument(field, "is required")
     if len(value) > MAX_UID_LEN:
         raise InvalidArgument(field, f"must be at most {MAX_UID_LEN} characters")
-    if "/" in value or not _printable(value) or value.strip() != value or value in (".", ".."):
+    if len(value.encode()) > MAX_UID_BYTES:
+        raise InvalidArgument(field, f"must be at most {MAX_UID_BYTES} bytes in UTF-8")
+    if "/" in value or not _printable(value) or value.strip() != value:
         # '/' would break the Firestore document path; control characters have no business in an id.
         raise InvalidArgument(field, "must not contain '/', control characters or surrounding spaces")
+    if value in (".", "..") or (len(value) >= 4 and value.startswith("__") and value.endswith("__")):
+        # The same contract on every store: ids Firestore refuses as document ids are refused here.
+        raise InvalidArgument(field, "must not be '.', '..' or of the form __name__ (reserved document ids)")
     return value
 
 

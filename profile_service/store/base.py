@@ -1,18 +1,18 @@
-"""The store interface. A store provides transactions and reads; it never decides anything itself."""
+"""The store interface. A store provides transactions and reads; it never decides anything itself: the
+decisions are the pure functions of profile_service.domain, which a store may call again on a retry."""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any, TypeVar
 
-from profile_service.domain.ledger import Writes
+from profile_service.domain.batch import BatchWrites, WriteOp
+from profile_service.domain.ledger import Decide
 from profile_service.domain.model import LedgerEntry, Profile
 
-# decide(profile, entry_or_None, now) -> Writes. Pure and free of side effects: stores may call it again
-# when a transaction is retried. `now` is the clock reading the store takes inside the transaction.
-Decide = Callable[[Profile | None, LedgerEntry | None, datetime], Writes]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,10 @@ class AuditRow:
     entries_sum: int
     entries_count: int
     newest_balance_after: int | None
+    # The user document exists (Firestore can hold a ledger under a deleted user document).
+    profile_exists: bool = True
+    # The profile's ledger_seq: the number of entries it claims (None = not checked).
+    ledger_seq: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -29,16 +33,30 @@ class AuditRow:
             self.tokens >= 0
             and self.tokens == self.entries_sum
             and (self.newest_balance_after is None or self.newest_balance_after == self.tokens)
+            and (self.profile_exists or self.entries_count == 0)
+            and (self.ledger_seq is None or self.ledger_seq == self.entries_count)
         )
 
 
 class ProfileStore(abc.ABC):
     @abc.abstractmethod
-    async def transact(self, uid: str, entry_id: str | None, decide: Decide) -> object:
-        """In one transaction: read users/{uid} and (if entry_id) that ledger entry, call decide with the time, write
-        what it returns, commit, and return Writes.result. Raises StoreUnavailable when the store cannot
-        answer in time; nothing is written then. Creating an entry whose id exists must fail, never
-        overwrite."""
+    async def run_batch(self, uid: str, ops: Sequence[WriteOp[Any]], *, deadline: float | None = None) -> BatchWrites:
+        """In ONE transaction: read users/{uid} and the ledger entries under the ops' entry ids (at most
+        len(ops) + 1 documents), fold the ops with domain.batch.apply_batch, create every new entry (an
+        existing id fails, never overwrites), write the user document once, commit; return the BatchWrites
+        (outcomes[i] answers ops[i]; a domain error there answers that op only).
+
+        `deadline` is a time.monotonic() instant; the store gives up before it (capped by its own limits).
+        Raises StoreUnavailable when the store could not commit: nothing was written. Raises OutcomeUnknown
+        when a commit was sent, its answer was lost and re-reading did not settle it."""
+
+    async def transact(self, uid: str, entry_id: str | None, decide: Decide[T], *, deadline: float | None = None) -> T:
+        """One change in its own transaction: run_batch with a single op. Returns the decision's result or
+        raises its domain error."""
+        batch = await self.run_batch(uid, [WriteOp(entry_id, decide)], deadline=deadline)
+        outcome = batch.outcomes[0]
+        result: T = outcome.unwrap()
+        return result
 
     @abc.abstractmethod
     async def get_profile(self, uid: str) -> Profile | None: ...
@@ -48,7 +66,8 @@ class ProfileStore(abc.ABC):
         """Newest first: entries with seq < before_seq (all when None), at most `limit`."""
 
     @abc.abstractmethod
-    def audit_rows(self) -> AsyncIterator[AuditRow]: ...
+    def audit_rows(self) -> AsyncIterator[AuditRow]:
+        """One row per user document and per ledger whose user document is gone, in uid order."""
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Opens connections or creates the schema."""

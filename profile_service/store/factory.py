@@ -12,6 +12,8 @@ def build_store(settings: ProfileSettings) -> ProfileStore:
             project=settings.google_cloud_project,
             database=settings.firestore_database,
             max_attempts=settings.firestore_max_attempts,
+            rpc_timeout=settings.firestore_rpc_timeout_s,
+            write_timeout=settings.profile_write_timeout_s,
         )
     from profile_service.store.sqlite_store import SqliteStore
 

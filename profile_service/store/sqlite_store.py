@@ -1,5 +1,11 @@
-"""SQLite store: the embedded default. WAL mode; one BEGIN IMMEDIATE transaction per change, run on a
-single writer thread (SQLite has one writer anyway), reads on their own connections."""
+"""SQLite store: the embedded default. WAL mode; writes run on a single writer thread (SQLite has one writer
+anyway), reads on their own connections. run_batch (the write queue's batch for one user) is grouped further:
+the batches of all users that arrive while the writer is busy share ONE BEGIN IMMEDIATE ... COMMIT, each under
+its own savepoint. transact (PROFILE_WRITE_QUEUE=false) is one transaction per call. BEGIN IMMEDIATE +
+busy_timeout serialise writers of other processes sharing the file.
+
+A failed COMMIT in SQLite leaves nothing committed (the journal rolls it back), so a write that raises
+StoreUnavailable changed nothing; SQLite has no "unknown outcome"."""
 
 from __future__ import annotations
 
@@ -7,14 +13,44 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
-from profile_service.domain.errors import StoreUnavailable
+from profile_service.domain.batch import BatchWrites, WriteOp, apply_batch, read_set
+from profile_service.domain.errors import OutcomeUnknown, StoreUnavailable
+from profile_service.domain.ledger import Decide
 from profile_service.domain.model import EntryType, LedgerEntry, Profile
-from profile_service.store.base import AuditRow, Decide, ProfileStore
+from profile_service.store.base import AuditRow, ProfileStore
+
+R = TypeVar("R")
+T = TypeVar("T")
+# At most this many users' batches share one SQLite transaction.
+GROUP_MAX = 64
+
+
+@dataclass(eq=False)
+class _Job:
+    uid: str
+    ops: Sequence[WriteOp[Any]]
+    deadline: float | None
+    future: asyncio.Future[BatchWrites] | None = None
+
+
+def _settle(job: _Job, result: BatchWrites | BaseException) -> None:
+    future = job.future
+    if future is None or future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+        future.exception()  # the caller may be gone; that is not worth a warning
+    else:
+        future.set_result(result)
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -101,8 +137,8 @@ def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def _profile_row(p: Profile) -> tuple:
-    values = []
+def _profile_row(p: Profile) -> tuple[Any, ...]:
+    values: list[Any] = []
     for name in PROFILE_COLUMNS:
         value = getattr(p, name)
         if name in _TIME_FIELDS:
@@ -122,7 +158,7 @@ def _profile_from(row: sqlite3.Row) -> Profile:
     return Profile(**data)
 
 
-def _entry_row(e: LedgerEntry) -> tuple:
+def _entry_row(e: LedgerEntry) -> tuple[Any, ...]:
     return (
         e.uid,
         e.seq,
@@ -159,6 +195,8 @@ class SqliteStore(ProfileStore):
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._loop_conn: sqlite3.Connection | None = None
+        self._pending: list[_Job] = []  # batches waiting for the writer thread (group commit across users)
+        self._flusher: asyncio.Future[None] | None = None
 
     def _open(self, busy_timeout_ms: int) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -178,7 +216,7 @@ class SqliteStore(ProfileStore):
             conn = self._local.conn = self._open(self._busy_timeout_ms)
         return conn
 
-    async def _read(self, query):
+    async def _read(self, query: Callable[[sqlite3.Connection], R]) -> R:
         """Point reads take microseconds and, in WAL mode, never wait for a writer, so they run on the event
         loop (a thread hop cost more than the read) on a connection that refuses to wait. Should SQLite ever
         answer busy (WAL recovery, another process's exclusive lock), the read goes to a reader thread that
@@ -190,7 +228,7 @@ class SqliteStore(ProfileStore):
         except sqlite3.OperationalError:
             return await self._run(self._readers, lambda: query(self._connection()))
 
-    async def _run(self, executor: ThreadPoolExecutor, fn, *args):
+    async def _run(self, executor: ThreadPoolExecutor, fn: Callable[..., R], *args: Any) -> R:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(executor, fn, *args)
@@ -215,38 +253,107 @@ class SqliteStore(ProfileStore):
                 conn.close()
             self._connections.clear()
 
-    def _transact_sync(self, uid: str, entry_id: str | None, decide: Decide) -> object:
+    def _apply_sync(self, conn: sqlite3.Connection, uid: str, ops: Sequence[WriteOp[Any]]) -> BatchWrites:
+        """One user's batch inside an open transaction: read, apply_batch, write."""
+        row = conn.execute("SELECT * FROM users WHERE uid = ?", (uid,)).fetchone()
+        profile = _profile_from(row) if row else None
+        ids = read_set(ops)
+        stored: dict[str, LedgerEntry] = {}
+        if ids:
+            rows = conn.execute(
+                f"SELECT {', '.join(ENTRY_COLUMNS)} FROM token_history WHERE entry_id IN ({', '.join('?' * len(ids))})",
+                ids,
+            ).fetchall()
+            stored = {r["entry_id"]: _entry_from(r) for r in rows}
+        batch = apply_batch(profile, stored, ops, datetime.now(UTC))
+        if batch.profile is not None:  # first: a batch may create the user its entries refer to
+            # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, which makes SQLite check
+            # every token_history row of the user against the foreign key (writes grew with history).
+            conn.execute(UPSERT_PROFILE, _profile_row(batch.profile))
+        if batch.entries:
+            # Plain INSERT: an existing entry id or key is an error, never an overwrite.
+            conn.executemany(
+                f"INSERT INTO token_history ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' * len(ENTRY_COLUMNS))})",
+                [_entry_row(e) for e in batch.entries],
+            )
+        return batch
+
+    def _commit_jobs_sync(self, jobs: Sequence[_Job]) -> list[BatchWrites | BaseException]:
+        """One BEGIN IMMEDIATE ... COMMIT for the batches of several users. Each batch runs under its own
+        savepoint, so one that fails (a bug, a constraint) is undone alone and answered with its error. A
+        failure of the transaction itself (busy, locked, I/O) rolls everything back and raises."""
         conn = self._connection()
+        results: list[BatchWrites | BaseException] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute("SELECT * FROM users WHERE uid = ?", (uid,)).fetchone()
-            profile = _profile_from(row) if row else None
-            prior = None
-            if entry_id is not None:
-                erow = conn.execute(
-                    f"SELECT {', '.join(ENTRY_COLUMNS)} FROM token_history WHERE entry_id = ?", (entry_id,)
-                ).fetchone()
-                prior = _entry_from(erow) if erow else None
-            writes = decide(profile, prior, datetime.now(UTC))
-            if writes.profile is not None:
-                # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, which makes SQLite check
-                # every token_history row of the user against the foreign key (writes grew with history).
-                conn.execute(UPSERT_PROFILE, _profile_row(writes.profile))
-            if writes.entry is not None:
-                # Plain INSERT: an existing entry id or key is an error, never an overwrite.
-                conn.execute(
-                    f"INSERT INTO token_history ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' * len(ENTRY_COLUMNS))})",
-                    _entry_row(writes.entry),
-                )
+            for job in jobs:
+                if job.deadline is not None and time.monotonic() >= job.deadline:
+                    results.append(
+                        StoreUnavailable("profile store unavailable: the deadline passed; nothing was changed")
+                    )
+                    continue
+                if len(jobs) == 1:
+                    results.append(self._apply_sync(conn, job.uid, job.ops))
+                    continue
+                conn.execute("SAVEPOINT batch")
+                try:
+                    results.append(self._apply_sync(conn, job.uid, job.ops))
+                except sqlite3.OperationalError:
+                    raise
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO batch")
+                    results.append(exc)
+                conn.execute("RELEASE batch")
             conn.execute("COMMIT")
-            return writes.result
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if len(jobs) == 1 and isinstance(results[0], BaseException) and not isinstance(results[0], StoreUnavailable):
+            raise results[0]
+        return results
 
-    async def transact(self, uid: str, entry_id: str | None, decide: Decide) -> object:
-        return await self._run(self._writer, self._transact_sync, uid, entry_id, decide)
+    async def transact(self, uid: str, entry_id: str | None, decide: Decide[T], *, deadline: float | None = None) -> T:
+        """One change in its own transaction (PROFILE_WRITE_QUEUE=false), never grouped with others."""
+        [result] = await self._run(
+            self._writer, self._commit_jobs_sync, [_Job(uid, [WriteOp(entry_id, decide)], deadline)]
+        )
+        if isinstance(result, BaseException):
+            raise result
+        value: T = result.outcomes[0].unwrap()
+        return value
+
+    async def run_batch(self, uid: str, ops: Sequence[WriteOp[Any]], *, deadline: float | None = None) -> BatchWrites:
+        """Group commit across users: batches that arrive while the writer thread is busy share its next
+        transaction (at most GROUP_MAX batches), one thread hop and one COMMIT for all of them."""
+        future: asyncio.Future[BatchWrites] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Job(uid, ops, deadline, future))
+        if self._flusher is None:
+            self._flusher = asyncio.ensure_future(self._flush())
+        # Shielded: a caller that goes away does not pull its batch out of a transaction already running.
+        return await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                jobs, self._pending = self._pending[:GROUP_MAX], self._pending[GROUP_MAX:]
+                try:
+                    results = await self._run(self._writer, self._commit_jobs_sync, jobs)
+                except Exception as exc:  # StoreUnavailable (busy, locked, I/O): nothing of any job committed
+                    for job in jobs:
+                        _settle(job, exc)
+                    continue
+                except BaseException:  # cancelled while the writer thread runs the jobs: outcome unknown here
+                    for job in jobs:
+                        _settle(job, OutcomeUnknown("profile store interrupted during a write; outcome unknown"))
+                    raise
+                for job, result in zip(jobs, results, strict=True):
+                    _settle(job, result)
+        finally:
+            self._flusher = None
+            for job in self._pending:  # only when cancelled (shutdown)
+                _settle(job, StoreUnavailable("profile store closing; nothing was changed"))
+            self._pending = []
 
     async def get_profile(self, uid: str) -> Profile | None:
         def read(conn: sqlite3.Connection) -> Profile | None:
@@ -272,18 +379,27 @@ class SqliteStore(ProfileStore):
             conn = self._connection()
             conn.execute("BEGIN")
             try:
+                # Users, plus ledgers whose user row is gone (the foreign key forbids it; a file edited by
+                # hand or by an older version may still hold one).
                 rows = conn.execute(
                     """
                     SELECT u.uid, u.tokens,
                            COALESCE((SELECT SUM(amount) FROM token_history h WHERE h.uid = u.uid), 0),
                            (SELECT COUNT(*) FROM token_history h WHERE h.uid = u.uid),
-                           (SELECT balance_after FROM token_history h WHERE h.uid = u.uid ORDER BY seq DESC LIMIT 1)
-                    FROM users u ORDER BY u.uid
+                           (SELECT balance_after FROM token_history h WHERE h.uid = u.uid ORDER BY seq DESC LIMIT 1),
+                           1, u.ledger_seq
+                    FROM users u
+                    UNION ALL
+                    SELECT h.uid, 0, SUM(h.amount), COUNT(*),
+                           (SELECT balance_after FROM token_history x WHERE x.uid = h.uid ORDER BY seq DESC LIMIT 1),
+                           0, NULL
+                    FROM token_history h WHERE h.uid NOT IN (SELECT uid FROM users) GROUP BY h.uid
+                    ORDER BY 1
                     """
                 ).fetchall()
             finally:
                 conn.execute("COMMIT")
-            return [AuditRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+            return [AuditRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
 
         for row in await self._run(self._readers, read):
             yield row
