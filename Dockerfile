@@ -11,6 +11,8 @@ COPY pyproject.toml constraints.txt ./
 RUN pip install --no-cache-dir -c constraints.txt . && rm -rf /root/.cache
 COPY protos ./protos
 RUN python -m grpc_tools.protoc -I protos --python_out=. --pyi_out=. --grpc_python_out=. $(find protos -name '*.proto')
+# The contract constants derived from the protos (what `make proto` writes), when the generator is there.
+RUN if [ -f protos/generate_contract.py ]; then python protos/generate_contract.py tokens/contract_rules.py; fi
 COPY service_kit ./service_kit
 RUN useradd --system --uid 10001 app
 USER app

@@ -1,81 +1,55 @@
-"""The profile service as billing uses it: every call carries a deadline and the request metadata built
-in one place (`_metadata`), and failures surface as ProfileCallError so error_mapping can pass the
-profile service's code, reason and field through unchanged (UNAVAILABLE stays UNAVAILABLE)."""
+"""The profile service as billing uses it, on service_kit's client: every call carries a deadline, the
+request id and billing's credential, and failures surface as ProfileCallError (service_kit's RpcCallError)
+so error_mapping can pass the profile service's code, reason and field through unchanged (UNAVAILABLE stays
+UNAVAILABLE)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeAlias
 
-import grpc
-from google.protobuf import timestamp_pb2
-
-from service_kit.request_context import outgoing_metadata
-from service_kit.rich_errors import ErrorDetails, details_of
+from service_kit.grpc_client import MetadataPairs, RpcCallError, ServiceClient
+from service_kit.timestamps import to_timestamp
 from tokens.profile.v1 import profile_service_pb2 as ppb
 from tokens.profile.v1 import profile_service_pb2_grpc as ppb_grpc
 
-MetadataPairs = tuple[tuple[str, str], ...]
+__all__ = ["PROFILE_SERVICE", "MetadataPairs", "ProfileCallError", "ProfileClient"]
+
+PROFILE_SERVICE = ppb.DESCRIPTOR.services_by_name["ProfileService"].full_name
+# A failed profile call: .code, .reason, .field, .method, .details (service_kit.rich_errors.ErrorDetails).
+ProfileCallError = RpcCallError
 
 
-class ProfileCallError(Exception):
-    """A profile service call failed; `details` is what it answered (or the transport's code)."""
-
-    def __init__(self, method: str, details: ErrorDetails) -> None:
-        super().__init__(f"profile service {method}: {details.code.name}: {details.message}")
-        self.method = method
-        self.details = details
-
-    @property
-    def code(self) -> grpc.StatusCode:
-        return self.details.code
-
-    @property
-    def reason(self) -> str:
-        return self.details.reason
-
-
-def _timestamp(value: datetime | int | float) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    if isinstance(value, datetime):
-        ts.FromDatetime(value.astimezone(UTC))
-    else:
-        ts.FromSeconds(int(value))
-    return ts
+if TYPE_CHECKING:  # the async stub type exists in the generated .pyi only
+    ProfileServiceClient: TypeAlias = ServiceClient[ppb_grpc.ProfileServiceAsyncStub]
+else:
+    ProfileServiceClient = ServiceClient[ppb_grpc.ProfileServiceStub]
 
 
 class ProfileClient:
-    def __init__(
-        self, channel: grpc.aio.Channel, timeout_s: float, extra_metadata: Callable[[], MetadataPairs] | None = None
-    ) -> None:
-        self._stub = ppb_grpc.ProfileServiceStub(channel)
-        self._timeout_s = timeout_s
-        self._extra_metadata = extra_metadata
+    def __init__(self, client: ProfileServiceClient) -> None:
+        self._client = client
+        self._stub = client.stub
 
-    def _metadata(self) -> MetadataPairs:
-        """The one place call metadata is built: request id now, a per-caller credential later."""
-        return outgoing_metadata(self._extra_metadata() if self._extra_metadata else ())
-
-    async def _call(self, method: str, request):
-        try:
-            return await getattr(self._stub, method)(request, timeout=self._timeout_s, metadata=self._metadata())
-        except grpc.RpcError as exc:
-            raise ProfileCallError(method, details_of(exc)) from exc
+    async def close(self) -> None:
+        await self._client.close()
 
     async def get_profile(self, uid: str) -> ppb.UserProfile:
-        return (await self._call("GetProfile", ppb.GetProfileRequest(uid=uid))).profile
+        return (await self._client.call(self._stub.GetProfile, ppb.GetProfileRequest(uid=uid))).profile
 
     async def create_profile(self, uid: str, email: str = "") -> ppb.UserProfile:
-        return (await self._call("CreateProfile", ppb.CreateProfileRequest(uid=uid, email=email))).profile
+        reply = await self._client.call(self._stub.CreateProfile, ppb.CreateProfileRequest(uid=uid, email=email))
+        return reply.profile
 
     async def link_stripe_customer(self, uid: str, customer_id: str) -> ppb.LinkStripeCustomerResponse:
-        return await self._call("LinkStripeCustomer", ppb.LinkStripeCustomerRequest(uid=uid, customer_id=customer_id))
+        return await self._client.call(
+            self._stub.LinkStripeCustomer, ppb.LinkStripeCustomerRequest(uid=uid, customer_id=customer_id)
+        )
 
     async def grant_purchase(
         self, uid: str, amount: int, idempotency_key: str, source: dict[str, str]
     ) -> ppb.GrantTokensResponse:
-        return await self._call(
-            "GrantTokens",
+        return await self._client.call(
+            self._stub.GrantTokens,
             ppb.GrantTokensRequest(
                 uid=uid,
                 amount=amount,
@@ -88,8 +62,8 @@ class ProfileClient:
     async def revoke(
         self, uid: str, amount: int, idempotency_key: str, reason: str, source: dict[str, str]
     ) -> ppb.RevokeTokensResponse:
-        return await self._call(
-            "RevokeTokens",
+        return await self._client.call(
+            self._stub.RevokeTokens,
             ppb.RevokeTokensRequest(
                 uid=uid,
                 amount=amount,
@@ -106,8 +80,44 @@ class ProfileClient:
             uid=uid,
             has_access=has_access,
             subscription_status=status,
-            source_event_time=_timestamp(source_event_time),
+            source_event_time=to_timestamp(source_event_time),
         )
         if current_period_end:
-            request.current_period_end.CopyFrom(_timestamp(current_period_end))
-        return await self._call("SetEntitlements", request)
+            request.current_period_end.CopyFrom(to_timestamp(current_period_end))
+        return await self._client.call(self._stub.SetEntitlements, request)
+
+    async def get_ledger_entry(self, uid: str, idempotency_key: str) -> ppb.TokenTransaction | None:
+        """The entry stored under the key, or None (ENTRY_NOT_FOUND). A missing profile still raises."""
+        try:
+            reply = await self._client.call(
+                self._stub.GetLedgerEntry, ppb.GetLedgerEntryRequest(uid=uid, idempotency_key=idempotency_key)
+            )
+        except ProfileCallError as exc:
+            if exc.reason == "ENTRY_NOT_FOUND":
+                return None
+            raise
+        return reply.entry
+
+    async def grant_reversal(
+        self, uid: str, amount: int, idempotency_key: str, source: dict[str, str]
+    ) -> ppb.GrantTokensResponse:
+        """Gives back what a revocation took (a refund that failed, a dispute won)."""
+        return await self._client.call(
+            self._stub.GrantTokens,
+            ppb.GrantTokensRequest(
+                uid=uid,
+                amount=amount,
+                type=ppb.TOKEN_ENTRY_TYPE_REFUND_REVERSAL,
+                idempotency_key=idempotency_key,
+                source=source,
+            ),
+        )
+
+    async def replace_stripe_customer(
+        self, uid: str, customer_id: str, replaces_customer_id: str
+    ) -> ppb.LinkStripeCustomerResponse:
+        """Links customer_id only while the stored link is still replaces_customer_id (compare-and-set)."""
+        return await self._client.call(
+            self._stub.LinkStripeCustomer,
+            ppb.LinkStripeCustomerRequest(uid=uid, customer_id=customer_id, replaces_customer_id=replaces_customer_id),
+        )

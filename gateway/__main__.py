@@ -1,32 +1,47 @@
-"""python -m gateway: serves the gateway with uvicorn on GATEWAY_LISTEN (default 127.0.0.1:8080)."""
+"""python -m gateway: serves the gateway with uvicorn on GATEWAY_LISTEN (default 127.0.0.1:8080). A misconfiguration
+exits with one line naming the variable (service_kit.startup)."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import uvicorn
 
 from gateway.app import create_app
+from gateway.serving import UVICORN_OPTIONS
 from gateway.settings import GatewaySettings
 from service_kit.logs import configure_logging
+from service_kit.startup import check_listen_address, run_main
+
+log = logging.getLogger("gateway")
 
 
 def main() -> int:
     settings = GatewaySettings()
     configure_logging(settings.log_level)
+    # A taken or foreign address is named as GATEWAY_LISTEN now, rather than by uvicorn after start-up.
+    check_listen_address(f"{settings.listen_host}:{settings.listen_port}", "GATEWAY_LISTEN")
     app = create_app(settings)
+    log.info(
+        "serving",
+        extra={
+            "fields": {
+                "listen": settings.gateway_listen,
+                "loop": UVICORN_OPTIONS["loop"],
+                "http": UVICORN_OPTIONS["http"],
+            }
+        },
+    )
     uvicorn.run(
         app,
         host=settings.listen_host,
         port=settings.listen_port,
-        log_config=None,  # uvicorn's own lines go through the JSON formatter too
-        access_log=False,  # RequestContextMiddleware writes one line per request, with the request id
-        server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-        lifespan="on",
+        **UVICORN_OPTIONS,
     )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("gateway", main))

@@ -3,7 +3,9 @@ the lifespan opens and closes them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -21,6 +23,8 @@ from gateway.settings import GatewaySettings
 API_TITLE = "Token backend gateway"
 API_VERSION = "1.0.0"
 WEBHOOK_PATH = "/v1/stripe/webhook"
+
+log = logging.getLogger("gateway")
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -45,6 +49,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             static_certs=local_dev.start(app) if local_dev else None,
         )
         app.state.downstream = Downstream.open(settings, metrics)
+        loop = type(asyncio.get_running_loop())
+        log.info("gateway started", extra={"fields": {"event_loop": f"{loop.__module__}.{loop.__qualname__}"}})
         try:
             yield
         finally:

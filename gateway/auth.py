@@ -7,7 +7,8 @@ A token is accepted only when all of these hold:
   ``alg: none`` as the Auth emulator issues;
 - the signature verifies against that certificate;
 - ``iss`` is ``https://securetoken.google.com/<project>`` and ``aud`` is ``<project>``;
-- ``exp`` is in the future, ``iat`` and ``auth_time`` are not (with a small clock skew);
+- ``exp`` is in the future, ``iat``, ``auth_time`` and ``nbf`` (when present) are not, each with the configured
+  clock skew (AUTH_CLOCK_SKEW_S);
 - ``sub`` is a non-empty string of at most 128 characters: it is the uid.
 Anything else is 401 with ``WWW-Authenticate: Bearer`` and the JSON error body.
 """
@@ -20,14 +21,19 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from google.auth import crypt, jwt
 
 from gateway.errors import ApiError
+
+# google-auth has no type information: the calls used here, with their types.
+_verifier_from_pem = cast(Callable[[str], crypt.RSAVerifier], crypt.RSAVerifier.from_string)
+_decode_header = cast(Callable[[str], object], jwt.decode_header)
+_decode_unverified = cast(Callable[..., object], jwt.decode)
 
 log = logging.getLogger("gateway.auth")
 
@@ -121,7 +127,7 @@ class CertificateCache:
             for kid, pem in data.items():
                 if isinstance(kid, str) and isinstance(pem, str):
                     try:
-                        verifiers[kid] = crypt.RSAVerifier.from_string(pem)
+                        verifiers[kid] = _verifier_from_pem(pem)
                     except Exception:
                         log.warning("unusable signing certificate", extra={"fields": {"kid": kid}})
             if not verifiers:
@@ -173,7 +179,7 @@ class FirebaseTokenVerifier:
         self._allow_unsigned = allow_unsigned
         self._skew = clock_skew_s
         self._static: dict[str, crypt.RSAVerifier] = {
-            kid: crypt.RSAVerifier.from_string(pem) for kid, pem in (static_certs or {}).items()
+            kid: _verifier_from_pem(pem) for kid, pem in (static_certs or {}).items()
         }
         # Tokens whose RS256 signature already checked out, with their claims: a browser sends the same
         # token for up to an hour, and the RSA check plus decoding dominated the gateway's CPU per request.
@@ -194,8 +200,8 @@ class FirebaseTokenVerifier:
             del self._verified[token]
             raise unauthenticated("the ID token was signed with an unknown key", "UNKNOWN_SIGNING_KEY")
         try:
-            header = jwt.decode_header(token)
-            payload = jwt.decode(token, verify=False)
+            header = _decode_header(token)
+            payload = _decode_unverified(token, verify=False)
             signed_section, _, signature_b64 = token.rpartition(".")
             signature = _b64decode(signature_b64)
         except Exception:
@@ -209,16 +215,16 @@ class FirebaseTokenVerifier:
         elif alg != "RS256":
             raise unauthenticated("ID tokens must be signed with RS256", "UNSUPPORTED_ALGORITHM")
         else:
-            kid = header.get("kid")
-            if not isinstance(kid, str) or not kid or len(kid) > 256:
+            key_id = header.get("kid")
+            if not isinstance(key_id, str) or not key_id or len(key_id) > 256:
                 raise unauthenticated("the ID token names no signing key", "MALFORMED_TOKEN")
-            verifier = self._static.get(kid) or await self._certs.verifier(kid)
+            verifier = self._static.get(key_id) or await self._certs.verifier(key_id)
             if verifier is None:
                 raise unauthenticated("the ID token was signed with an unknown key", "UNKNOWN_SIGNING_KEY")
             if not verifier.verify(signed_section.encode("ascii"), signature):
                 raise unauthenticated("the ID token signature is invalid", "INVALID_SIGNATURE")
             user = self._check_claims(payload)
-            self._remember(token, kid, payload)
+            self._remember(token, key_id, payload)
             return user
         return self._check_claims(payload)
 
@@ -241,11 +247,14 @@ class FirebaseTokenVerifier:
         exp = number("exp")
         iat = number("iat")
         auth_time = number("auth_time", required=False)
+        nbf = number("nbf", required=False)
         assert exp is not None and iat is not None
         if now >= exp + self._skew:
             raise unauthenticated("the ID token has expired", "TOKEN_EXPIRED")
         if iat > now + self._skew or (auth_time is not None and auth_time > now + self._skew):
             raise unauthenticated("the ID token was issued in the future", "TOKEN_NOT_YET_VALID")
+        if nbf is not None and nbf > now + self._skew:
+            raise unauthenticated("the ID token is not valid yet (nbf)", "TOKEN_NOT_YET_VALID")
         if claims.get("aud") != self.project_id:
             raise unauthenticated("the ID token is for another Firebase project", "INVALID_AUDIENCE")
         if claims.get("iss") != self.issuer:

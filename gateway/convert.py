@@ -4,33 +4,31 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from google.protobuf.message import Message
-
 from gateway.errors import ApiError
 from gateway.schemas import (
     TOKEN_TYPES,
     CheckoutSessionStatus,
+    FulfillmentStatus,
     Price,
+    PriceMode,
     TokenTransaction,
     UserProfileData,
 )
+from service_kit.timestamps import field_datetime
 from tokens.billing.v1 import billing_service_pb2 as billing_pb
 from tokens.profile.v1 import profile_service_pb2 as profile_pb
 
-_PRICE_MODES = {billing_pb.PRICE_MODE_PAYMENT: "payment", billing_pb.PRICE_MODE_SUBSCRIPTION: "subscription"}
+_PRICE_MODES: dict[billing_pb.PriceMode.ValueType, PriceMode] = {
+    billing_pb.PRICE_MODE_PAYMENT: "payment",
+    billing_pb.PRICE_MODE_SUBSCRIPTION: "subscription",
+}
 PRICE_MODE_TO_PB = {v: k for k, v in _PRICE_MODES.items()}
-_FULFILLMENT = {
+_FULFILLMENT: dict[int, FulfillmentStatus] = {
     billing_pb.FULFILLMENT_STATUS_FULFILLED: "fulfilled",
     billing_pb.FULFILLMENT_STATUS_PENDING: "pending",
     billing_pb.FULFILLMENT_STATUS_FAILED: "failed",
     billing_pb.FULFILLMENT_STATUS_SUBSCRIPTION: "subscription",
 }
-
-
-def _time(message: Message, name: str) -> datetime | None:
-    if not message.HasField(name):
-        return None
-    return getattr(message, name).ToDatetime(tzinfo=UTC)
 
 
 def _text(value: str) -> str | None:
@@ -41,23 +39,24 @@ def profile(p: profile_pb.UserProfile) -> UserProfileData:
     return UserProfileData(
         uid=p.uid,
         email=p.email,
-        created_at=_time(p, "created_at"),
-        last_login=_time(p, "last_login"),
+        created_at=field_datetime(p, "created_at"),
+        last_login=field_datetime(p, "last_login"),
         stripe_customer_id=_text(p.stripe_customer_id),
         has_access=p.has_access,
         one_time_purchase=p.one_time_purchase,
         tokens=p.tokens,
-        purchase_date=_time(p, "purchase_date"),
+        purchase_date=field_datetime(p, "purchase_date"),
         product_id=_text(p.product_id),
         price_id=_text(p.price_id),
         subscription_status=_text(p.subscription_status),
-        current_period_end=_time(p, "current_period_end"),
+        current_period_end=field_datetime(p, "current_period_end"),
         display_name=_text(p.display_name),
     )
 
 
 def token_type(value: int) -> str:
-    name = profile_pb.TokenEntryType.Name(value) if value in profile_pb.TokenEntryType.values() else ""
+    entry_type = profile_pb.TokenEntryType.ValueType(value)
+    name = profile_pb.TokenEntryType.Name(entry_type) if value in profile_pb.TokenEntryType.values() else ""
     kind = name.removeprefix("TOKEN_ENTRY_TYPE_").lower()
     return kind if kind in TOKEN_TYPES else "unspecified"
 
@@ -66,7 +65,7 @@ def transaction(e: profile_pb.TokenTransaction) -> TokenTransaction:
     return TokenTransaction(
         amount=e.amount,
         type=token_type(e.type),
-        timestamp=_time(e, "timestamp") or datetime.fromtimestamp(0, UTC),
+        timestamp=field_datetime(e, "timestamp") or datetime.fromtimestamp(0, UTC),
         balance_after=e.balance_after,
         entry_id=e.entry_id,
         reason=_text(e.reason),

@@ -4,17 +4,15 @@
 from __future__ import annotations
 
 from email.message import Message
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.auth import FirebaseTokenVerifier, FirebaseUser, unauthenticated
-from gateway.downstream import ServiceClient
+from gateway.downstream import BillingServiceClient, ProfileServiceClient
 from gateway.errors import api_error
 from gateway.settings import GatewaySettings
-from tokens.billing.v1 import billing_service_pb2_grpc as billing_grpc
-from tokens.profile.v1 import profile_service_pb2_grpc as profile_grpc
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -25,19 +23,19 @@ bearer_scheme = HTTPBearer(
 
 
 async def get_settings(request: Request) -> GatewaySettings:
-    return request.app.state.settings
+    return cast(GatewaySettings, request.app.state.settings)
 
 
-async def get_profile_client(request: Request) -> ServiceClient[profile_grpc.ProfileServiceStub]:
-    return request.app.state.downstream.profile
+async def get_profile_client(request: Request) -> ProfileServiceClient:
+    return cast(ProfileServiceClient, request.app.state.downstream.profile)
 
 
-async def get_billing_client(request: Request) -> ServiceClient[billing_grpc.BillingServiceStub]:
-    return request.app.state.downstream.billing
+async def get_billing_client(request: Request) -> BillingServiceClient:
+    return cast(BillingServiceClient, request.app.state.downstream.billing)
 
 
 async def get_verifier(request: Request) -> FirebaseTokenVerifier:
-    return request.app.state.verifier
+    return cast(FirebaseTokenVerifier, request.app.state.verifier)
 
 
 async def get_current_user(
@@ -66,7 +64,7 @@ async def require_json_body(request: Request) -> None:
 
 
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
-ProfileClient = Annotated[ServiceClient[profile_grpc.ProfileServiceStub], Depends(get_profile_client)]
-BillingClient = Annotated[ServiceClient[billing_grpc.BillingServiceStub], Depends(get_billing_client)]
+ProfileClient = Annotated[ProfileServiceClient, Depends(get_profile_client)]
+BillingClient = Annotated[BillingServiceClient, Depends(get_billing_client)]
 CurrentUser = Annotated[FirebaseUser, Depends(get_current_user)]
 JsonBody = Depends(require_json_body)

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service_kit.grpc_client import RpcCallError
 from service_kit.rich_errors import details_of
 
 log = logging.getLogger("gateway.errors")
@@ -144,9 +145,13 @@ def api_error(
     )
 
 
-def from_rpc_error(error: grpc.RpcError, retry_after_s: int, service: str) -> ApiError:
+def from_rpc_error(error: RpcCallError | grpc.RpcError, retry_after_s: int, service: str | None = None) -> ApiError:
     """Translates a downstream gRPC failure with the table above; ErrorInfo reason and field survive."""
-    details = details_of(error)
+    if isinstance(error, RpcCallError):
+        details, service = error.details, service or error.service
+    else:
+        details = details_of(error)
+    service = service or "downstream"
     status = GRPC_TO_HTTP.get(details.code, 502)
     headers = {"Retry-After": str(retry_after_s)} if status in RETRYABLE_HTTP else {}
     message = details.message or details.code.name
@@ -281,6 +286,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(validation_error(exc))
 
+    async def on_rpc_call_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RpcCallError)
+        return error_response(from_rpc_error(exc, request.app.state.settings.retry_after_s))
+
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)
         return error_response(api_error(500, "internal error", "INTERNAL"))
@@ -288,6 +297,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(RpcCallError, on_rpc_call_error)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -44,7 +44,7 @@ def sanitise_request_id(raw: str | None) -> str:
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key.lower() == name:
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
     return None
 
 
@@ -53,10 +53,10 @@ def route_template(scope: Scope) -> str:
     /openapi.json by their path; anything unmatched as one label."""
     route = scope.get("route")
     template = getattr(route, "path", None)
-    if template:
+    if isinstance(template, str) and template:
         return template
     if scope.get("endpoint") is not None and not scope.get("path_params"):
-        return scope.get("path", UNMATCHED_ROUTE)
+        return str(scope.get("path", UNMATCHED_ROUTE))
     return UNMATCHED_ROUTE
 
 

@@ -13,9 +13,11 @@ from tokens.profile.v1 import profile_service_pb2 as profile_pb
 _ENTRY_PREFIX = "TOKEN_ENTRY_TYPE_"
 # 'purchase', 'promotional', 'refund_reversal', 'adjustment', 'spend', 'refund' (+ 'unspecified').
 TOKEN_TYPES: tuple[str, ...] = tuple(
-    name.removeprefix(_ENTRY_PREFIX).lower() for name in profile_pb.TokenEntryType.keys()
+    name.removeprefix(_ENTRY_PREFIX).lower() for name, _number in profile_pb.TokenEntryType.items()
 )
 TokenType = Literal[TOKEN_TYPES]  # type: ignore[valid-type]
+PriceMode = Literal["payment", "subscription"]
+FulfillmentStatus = Literal["fulfilled", "pending", "failed", "subscription"]
 
 MAX_DISPLAY_NAME_LEN = 200
 # Everything a browser can see but only purchases, spending, Stripe or sign-in may change.
@@ -35,6 +37,10 @@ READ_ONLY_PROFILE_FIELDS: dict[str, str] = {
     "subscription_status": "it comes from Stripe",
     "current_period_end": "it comes from Stripe",
 }
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
 
 
 class UserProfileData(BaseModel):
@@ -83,7 +89,7 @@ class TokenTransaction(BaseModel):
     """One ledger entry, newest first in the history. ``amount`` is signed (negative for spends)."""
 
     amount: int
-    type: TokenType  # type: ignore[valid-type]
+    type: TokenType
     timestamp: datetime
     balance_after: int
     entry_id: str
@@ -98,7 +104,7 @@ class TokenHistoryPage(BaseModel):
 
 class Price(BaseModel):
     price_id: str
-    mode: Literal["payment", "subscription"]
+    mode: PriceMode
     tokens_per_unit: int = Field(description="Tokens granted per unit bought (payment mode); 0 for subscriptions.")
     display_name: str
     product_id: str
@@ -127,14 +133,14 @@ class CheckoutSessionCreate(BaseModel):
     )
 
     price_id: str = Field(pattern=PRICE_ID_PATTERN, description="A price_id from GET /v1/prices.")
-    mode: Literal["payment", "subscription"]
+    mode: PriceMode
     # No "default" in the schema, so generated client types keep it optional; 1 when omitted.
     quantity: int = Field(
         1,
         ge=1,
         le=MAX_CHECKOUT_QUANTITY,
         description="Defaults to 1; subscriptions take 1 only.",
-        json_schema_extra=lambda schema: schema.pop("default", None),
+        json_schema_extra=_without_default,
     )
 
     @field_validator("quantity")
@@ -152,7 +158,7 @@ class CheckoutSession(BaseModel):
 
 class CheckoutSessionStatus(BaseModel):
     id: str
-    status: Literal["fulfilled", "pending", "failed", "subscription"] = Field(
+    status: FulfillmentStatus = Field(
         description="fulfilled: tokens granted (now or earlier); pending: not paid yet; failed: expired or the "
         "payment failed; subscription: access comes from the subscription."
     )

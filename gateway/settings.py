@@ -22,7 +22,7 @@ class GatewaySettings(CommonSettings):
     firebase_cert_url: str = GOOGLE_SECURETOKEN_CERTS
     # Only when set: also accept the Auth emulator's unsigned tokens (alg "none"). Never in production.
     firebase_auth_emulator_host: str | None = None
-    # Leeway for exp/iat between our clock and Google's.
+    # Leeway for exp, iat, auth_time and nbf between our clock and Google's.
     auth_clock_skew_s: int = Field(10, ge=0, le=300)
     # A token naming an unknown key id refreshes the certificates, at most this often (Google rotates keys).
     auth_certs_min_refresh_s: float = Field(30.0, ge=0, le=3600)
@@ -45,6 +45,14 @@ class GatewaySettings(CommonSettings):
     downstream_timeout_s: float = Field(5.0, gt=0, le=60)
     # Retry-After sent with 503s.
     retry_after_s: int = Field(1, ge=0, le=3600)
+
+    @field_validator("gateway_listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        _, colon, port = value.rpartition(":")  # an empty host means 127.0.0.1
+        if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:8080), got {value!r}")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

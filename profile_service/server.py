@@ -11,10 +11,7 @@ from profile_service.permissions import PERMISSIONS
 from profile_service.servicer import ProfileServicer
 from profile_service.settings import ProfileSettings
 from profile_service.store.base import ProfileStore
-from service_kit.auth import ServiceAuthInterceptor
-from service_kit.channels import server_credentials
-from service_kit.grpc_server import ServingServer, build_server
-from service_kit.interceptors import ErrorMappingInterceptor, RequestLogInterceptor
+from service_kit.grpc_server import ServingServer, build_service_server
 from tokens.profile.v1 import profile_service_pb2 as pb
 from tokens.profile.v1 import profile_service_pb2_grpc as pb_grpc
 
@@ -27,15 +24,15 @@ def create_server(
     address: str | None = None,
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[ServingServer, int]:
-    servicer = ProfileServicer(store)
-    auth = [ServiceAuthInterceptor(settings.caller_tokens(), PERMISSIONS)] if settings.service_auth_enabled else []
-    serving = build_server(
+    servicer = ProfileServicer(store, settings)
+    serving = build_service_server(
+        settings,
         address=address or settings.profile_listen,
         register=lambda server: pb_grpc.add_ProfileServiceServicer_to_server(servicer, server),
         service_names=[SERVICE_NAME],
-        # Order: log first (sees the final code), then auth, then domain error mapping.
-        interceptors=[RequestLogInterceptor(), *auth, *extra_interceptors, ErrorMappingInterceptor(to_rpc_error)],
-        reflection_enabled=settings.grpc_reflection,
-        server_credentials=server_credentials(settings),
+        permissions=PERMISSIONS,
+        error_mapper=to_rpc_error,
+        extra_interceptors=extra_interceptors,
+        listen_setting="PROFILE_LISTEN",
     )
     return serving, serving.port

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-CALLERS = ("gateway", "billing", "backend")
+from service_kit.settings import CALLERS
+
+__all__ = ["CALLERS", "TlsFiles", "dev_tokens", "write_dev_tls"]
 
 
 def dev_tokens() -> dict[str, str]:
@@ -42,7 +45,16 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
     path.chmod(0o600)
 
 
-def _cert(subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: bool, sans=(), usage=None) -> x509.Certificate:
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer_name: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+    sans: Sequence[x509.GeneralName] = (),
+    usage: x509.ObjectIdentifier | None = None,
+) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()

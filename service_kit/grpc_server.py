@@ -1,22 +1,38 @@
-"""Server bootstrap shared by the gRPC services: health and reflection registered in one place, and
-graceful shutdown (NOT_SERVING first, then stop(grace)) on SIGTERM/SIGINT."""
+"""The one server builder for every gRPC service: the interceptor chain (request log, service auth with the
+service's permission table, any extra interceptors, domain error mapping), health, reflection, TLS/mTLS from
+the settings, and graceful shutdown (NOT_SERVING first, then stop(grace)) on SIGTERM/SIGINT.
+
+    serving = build_service_server(settings, address=..., register=..., service_names=[...],
+                                   permissions=PERMISSIONS, error_mapper=to_rpc_error)
+    await serve_until_signalled(serving, settings.shutdown_grace_s)
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+
+from service_kit.auth import ServiceAuthInterceptor
+from service_kit.channels import server_credentials
+from service_kit.interceptors import ErrorMapper, ErrorMappingInterceptor, RequestLogInterceptor
+from service_kit.reflection import enable_reflection
+from service_kit.settings import CommonSettings
+from service_kit.startup import ConfigurationError, check_listen_address
 
 log = logging.getLogger("server")
 
+Closer = Callable[[], Awaitable[object]]
+
 
 class ServingServer:
-    """A grpc.aio server with its health servicer, so callers can flip health before stopping."""
+    """A grpc.aio server with its health servicer, so callers can flip health before stopping, and whatever
+    the service opened for serving (channels, HTTP clients), closed after the server stopped."""
 
     def __init__(
         self,
@@ -24,21 +40,31 @@ class ServingServer:
         health_servicer: health.aio.HealthServicer,
         service_names: Sequence[str],
         port: int,
+        closers: Sequence[Closer] = (),
     ) -> None:
         self.server = server
         self.health = health_servicer
         self.service_names = list(service_names)
         self.port = port
+        self._closers = list(closers)
+
+    def close_on_stop(self, closer: Closer) -> None:
+        self._closers.append(closer)
 
     async def start(self) -> None:
         await self.server.start()
-        for name in [""] + self.service_names:
+        for name in ["", *self.service_names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace: float) -> None:
-        for name in [""] + self.service_names:
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        await self.server.stop(grace)
+        try:
+            for name in ["", *self.service_names]:
+                await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            await self.server.stop(grace)
+        finally:
+            closers, self._closers = self._closers, []
+            for close in closers:
+                await close()
 
 
 def build_server(
@@ -50,8 +76,11 @@ def build_server(
     reflection_enabled: bool = True,
     server_credentials: grpc.ServerCredentials | None = None,
     max_message_bytes: int = 1 << 20,
+    closers: Sequence[Closer] = (),
+    listen_setting: str = "listen address",
 ) -> ServingServer:
-    """Builds (does not start) a server; `address` may end in :0 and the bound port is returned."""
+    """Builds (does not start) a server with exactly these interceptors; `address` may end in :0 and the
+    bound port is returned. Services use build_service_server, which sets the interceptors and TLS."""
     server = grpc.aio.server(
         interceptors=list(interceptors),
         options=[
@@ -63,23 +92,68 @@ def build_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if reflection_enabled:
-        reflection.enable_server_reflection(
-            list(service_names) + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            server,
-        )
-    if server_credentials is not None:
-        port = server.add_secure_port(address, server_credentials)
-    else:
-        port = server.add_insecure_port(address)
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        enable_reflection([*service_names, health_name], server)
+    check_listen_address(address, listen_setting)
+    try:
+        if server_credentials is not None:
+            port = server.add_secure_port(address, server_credentials)
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:  # grpc raises for an address it cannot bind
+        port = 0
     if port == 0:
-        raise RuntimeError(f"could not bind {address}")
-    return ServingServer(server, health_servicer, service_names, port)
+        raise ConfigurationError(listen_setting, f"cannot listen on {address} (in use, or not this machine's address)")
+    return ServingServer(server, health_servicer, service_names, port, closers)
+
+
+def service_interceptors(
+    settings: CommonSettings,
+    permissions: Mapping[str, frozenset[str]],
+    error_mapper: ErrorMapper,
+    extra: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> list[grpc.aio.ServerInterceptor]:
+    """The chain every service runs. Order: the log first (it sees the final code), then service auth (when
+    any caller token is configured), then the extras, then domain error mapping nearest the servicer."""
+    auth: list[grpc.aio.ServerInterceptor] = []
+    if settings.service_auth_enabled:
+        auth.append(
+            ServiceAuthInterceptor(settings.accepted_tokens(), permissions, bind_to_certificate=settings.mtls_required)
+        )
+    return [RequestLogInterceptor(), *auth, *extra, ErrorMappingInterceptor(error_mapper)]
+
+
+def build_service_server(
+    settings: CommonSettings,
+    *,
+    address: str,
+    register: Callable[[grpc.aio.Server], None],
+    service_names: Sequence[str],
+    permissions: Mapping[str, frozenset[str]],
+    error_mapper: ErrorMapper,
+    extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    closers: Sequence[Closer] = (),
+    listen_setting: str = "listen address",
+) -> ServingServer:
+    """A service's server, built (not started) from its settings: interceptors, reflection, TLS/mTLS.
+    `listen_setting` names the variable `address` came from, for the start-up error when it cannot bind."""
+    return build_server(
+        address=address,
+        register=register,
+        service_names=service_names,
+        interceptors=service_interceptors(settings, permissions, error_mapper, extra_interceptors),
+        reflection_enabled=settings.grpc_reflection,
+        server_credentials=server_credentials(settings),
+        closers=closers,
+        listen_setting=listen_setting,
+    )
 
 
 async def serve_until_signalled(
     serving: ServingServer, grace: float, on_stop: Callable[[], object] | None = None
 ) -> None:
-    """Starts the server and blocks until SIGTERM or SIGINT, then shuts down gracefully."""
+    """Starts the server and blocks until SIGTERM or SIGINT, then shuts down gracefully: NOT_SERVING, then
+    stop(grace), then `on_stop` (e.g. closing the store)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -93,7 +167,7 @@ async def serve_until_signalled(
     await serving.stop(grace)
     if on_stop is not None:
         result = on_stop()
-        if asyncio.iscoroutine(result):
+        if inspect.isawaitable(result):
             await result
     waiter.cancel()
     stopper.cancel()

@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
+from service_kit import health
 from service_kit.channels import open_channel
 from service_kit.settings import CommonSettings
 
@@ -17,23 +15,17 @@ from service_kit.settings import CommonSettings
 async def serving_status(target: str, settings: CommonSettings, service: str = "", timeout_s: float = 3) -> str:
     """SERVING, NOT_SERVING, ... or the failed call's code name (UNAVAILABLE when nothing listens)."""
     async with open_channel(target, settings) as channel:
-        try:
-            reply = await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s
-            )
-        except grpc.RpcError as exc:
-            return exc.code().name
-    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        return await health.check(channel, service, timeout_s)
 
 
 def main() -> int:
     if len(sys.argv) < 2:
-        print(__doc__, file=sys.stderr)
+        sys.stderr.write(__doc__ or "")
         return 2
     target = sys.argv[1]
     status = asyncio.run(serving_status(target, CommonSettings(), sys.argv[2] if len(sys.argv) > 2 else ""))
-    print(f"{target}: {status}")
-    return 0 if status == "SERVING" else 1
+    sys.stdout.write(f"{target}: {status}\n")
+    return 0 if status == health.SERVING else 1
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import grpc
+import grpc.aio
 
 from service_kit.request_context import REQUEST_ID_HEADER, new_request_id, request_id_var
 from service_kit.rich_errors import RpcErrorSpec, to_status
@@ -16,13 +17,22 @@ from service_kit.rich_errors import RpcErrorSpec, to_status
 log = logging.getLogger("rpc")
 
 ErrorMapper = Callable[[Exception], RpcErrorSpec | None]
+# Generic in the type stubs only, hence the quotes.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+# What grpc.aio really calls for a unary-unary method (the stubs describe the sync signature).
+UnaryBehaviour: TypeAlias = "Callable[[Any, Context], Awaitable[Any]]"
+
+
+def unary_behaviour(handler: Handler) -> UnaryBehaviour:
+    return cast(UnaryBehaviour, handler.unary_unary)
 
 
 def _wrap_unary(
-    handler: grpc.RpcMethodHandler,
-    behaviour: Callable[..., Awaitable[Any]],
+    handler: Handler,
+    behaviour: UnaryBehaviour,
     deserializer: Callable[[bytes], Any] | None = None,
-) -> grpc.RpcMethodHandler:
+) -> Handler:
     return grpc.unary_unary_rpc_method_handler(
         behaviour,
         request_deserializer=deserializer or handler.request_deserializer,
@@ -55,11 +65,11 @@ class _WrappedHandlers:
     """Wraps each distinct handler once (gRPC hands back the same handler object for a method), so a call
     costs no handler construction."""
 
-    def __init__(self, wrap: Callable[[grpc.RpcMethodHandler, str], grpc.RpcMethodHandler]) -> None:
+    def __init__(self, wrap: Callable[[Handler, str], Handler]) -> None:
         self._wrap = wrap
-        self._cache: dict[int, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._cache: dict[int, tuple[Handler, Handler]] = {}
 
-    def get(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def get(self, handler: Handler, method: str) -> Handler:
         hit = self._cache.get(id(handler))
         if hit is None or hit[0] is not handler:
             # The original is kept alongside, so its id cannot be reused while cached.
@@ -68,7 +78,7 @@ class _WrappedHandlers:
         return hit[1]
 
 
-def _incoming_request_id(context: grpc.aio.ServicerContext) -> str:
+def _incoming_request_id(context: Context) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == REQUEST_ID_HEADER:
             return str(value)[:128]
@@ -81,23 +91,27 @@ class _UnaryWrappingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self) -> None:
         self._handlers = _WrappedHandlers(self._wrap)
 
-    async def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
         return self._handlers.get(handler, handler_call_details.method)
 
-    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    def _wrap(self, handler: Handler, method: str) -> Handler:
         raise NotImplementedError
 
 
 class RequestLogInterceptor(_UnaryWrappingInterceptor):
     """Sets the request id from metadata (or makes one) and logs method, code, duration and deadline."""
 
-    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
-        inner = handler.unary_unary
+    def _wrap(self, handler: Handler, method: str) -> Handler:
+        inner = unary_behaviour(handler)
 
-        async def behaviour(request, context: grpc.aio.ServicerContext):
+        async def behaviour(request: Any, context: Context) -> Any:
             token = request_id_var.set(_incoming_request_id(context) or new_request_id())
             if not log.isEnabledFor(logging.INFO):
                 try:
@@ -106,7 +120,7 @@ class RequestLogInterceptor(_UnaryWrappingInterceptor):
                     request_id_var.reset(token)
             started = time.perf_counter()
             remaining = context.time_remaining()
-            code = grpc.StatusCode.OK
+            code: grpc.StatusCode | None = grpc.StatusCode.OK
             try:
                 return await inner(request, context)
             except BaseException:
@@ -140,10 +154,10 @@ class ErrorMappingInterceptor(_UnaryWrappingInterceptor):
         super().__init__()
         self._mapper = mapper
 
-    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
-        inner = handler.unary_unary
+    def _wrap(self, handler: Handler, method: str) -> Handler:
+        inner = unary_behaviour(handler)
 
-        async def behaviour(request, context: grpc.aio.ServicerContext):
+        async def behaviour(request: Any, context: Context) -> Any:
             if isinstance(request, _Undecodable):
                 await context.abort_with_status(
                     to_status(

@@ -3,11 +3,23 @@ environment (see .env.example) and passes it down."""
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The service callers; each has its own token (AUTH_TOKEN_<CALLER>) and, with mTLS, its own certificate.
+CALLERS = ("gateway", "billing", "backend")
+_TLS_FILES = (
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_client_ca_file",
+    "tls_ca_file",
+    "tls_client_cert_file",
+    "tls_client_key_file",
+)
+_TLS_PAIRS = (("tls_cert_file", "tls_key_file"), ("tls_client_cert_file", "tls_client_key_file"))
 # Values that only ever belong on a developer's machine.
 PLACEHOLDER_MARKERS = ("local", "placeholder", "changeme", "dev-only", "example")
 
@@ -30,6 +42,10 @@ class CommonSettings(BaseSettings):
     auth_token_gateway: SecretStr = SecretStr("")
     auth_token_billing: SecretStr = SecretStr("")
     auth_token_backend: SecretStr = SecretStr("")
+    # A second accepted token per caller while rotating (servers accept both; a client sends its current one).
+    auth_token_gateway_next: SecretStr = SecretStr("")
+    auth_token_billing_next: SecretStr = SecretStr("")
+    auth_token_backend_next: SecretStr = SecretStr("")
 
     # Optional TLS. Server: cert + key; adding a client CA requires client certificates (mTLS).
     tls_cert_file: str = ""
@@ -46,15 +62,42 @@ class CommonSettings(BaseSettings):
         return self.app_env == "local"
 
     def caller_tokens(self) -> dict[str, str]:
-        return {
-            "gateway": self.auth_token_gateway.get_secret_value(),
-            "billing": self.auth_token_billing.get_secret_value(),
-            "backend": self.auth_token_backend.get_secret_value(),
-        }
+        """Each caller's current token (what that caller sends)."""
+        return {caller: getattr(self, f"auth_token_{caller}").get_secret_value() for caller in CALLERS}
+
+    def accepted_tokens(self) -> dict[str, tuple[str, ...]]:
+        """Each caller's accepted tokens: current and, while rotating, next."""
+        accepted: dict[str, tuple[str, ...]] = {}
+        for caller in CALLERS:
+            tokens = (getattr(self, f"auth_token_{caller}"), getattr(self, f"auth_token_{caller}_next"))
+            accepted[caller] = tuple(t.get_secret_value() for t in tokens if t.get_secret_value())
+        return accepted
 
     @property
     def service_auth_enabled(self) -> bool:
-        return any(self.caller_tokens().values())
+        return any(self.accepted_tokens().values())
+
+    @property
+    def mtls_required(self) -> bool:
+        """This server asks every client for a certificate signed by TLS_CLIENT_CA_FILE."""
+        return bool(self.tls_cert_file and self.tls_client_ca_file)
+
+    @model_validator(mode="after")
+    def _tls_files_exist_and_pair(self) -> CommonSettings:
+        for name in _TLS_FILES:
+            path = getattr(self, name)
+            if path and not os.access(path, os.R_OK):
+                problem = "is not readable" if os.path.exists(path) else "does not exist"
+                raise ValueError(f"{name.upper()}={path} {problem}")
+        for one, other in _TLS_PAIRS:
+            if bool(getattr(self, one)) != bool(getattr(self, other)):
+                given, missing = (one, other) if getattr(self, one) else (other, one)
+                raise ValueError(f"{given.upper()} is set but {missing.upper()} is not: both are needed")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError("TLS_CLIENT_CA_FILE (mTLS) needs TLS_CERT_FILE and TLS_KEY_FILE (server TLS)")
+        if self.tls_client_cert_file and not self.tls_ca_file:
+            raise ValueError("TLS_CLIENT_CERT_FILE needs TLS_CA_FILE (the CA the servers' certificates come from)")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_credentials(self) -> CommonSettings:
@@ -64,6 +107,12 @@ class CommonSettings(BaseSettings):
                 raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
                 if is_placeholder(raw):
                     raise ValueError(f"{name.upper()} is empty or a placeholder; APP_ENV=production refuses it")
+            for caller in CALLERS:
+                upcoming = getattr(self, f"auth_token_{caller}_next").get_secret_value()
+                if upcoming and is_placeholder(upcoming):
+                    raise ValueError(
+                        f"AUTH_TOKEN_{caller.upper()}_NEXT is a placeholder; APP_ENV=production refuses it"
+                    )
         return self
 
     def required_production_secrets(self) -> list[str]:

@@ -52,6 +52,7 @@ def get_signer(request: Request) -> DevSigner:
     signer = getattr(request.app.state, "local_dev_signer", None)
     if signer is None:  # only before start-up has run
         raise api_error(503, "the development signing key is not loaded yet", "NOT_READY")
+    assert isinstance(signer, DevSigner)
     return signer
 
 

@@ -9,8 +9,9 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,6 +20,10 @@ from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 
 from gateway.auth import issuer_for
+
+# google-auth has no type information: the calls used here, with their types.
+_signer_from_pem = cast(Callable[..., crypt.RSASigner], crypt.RSASigner.from_string)
+_encode = cast(Callable[[crypt.RSASigner, dict[str, Any]], bytes], jwt.encode)
 
 TOKEN_LIFETIME_S = 3600  # as Firebase's ID tokens
 SIGN_IN_PROVIDER = "custom"
@@ -39,7 +44,7 @@ class DevSigner:
         private_pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        self._signer = crypt.RSASigner.from_string(private_pem, key_id=self.kid)
+        self._signer = _signer_from_pem(private_pem, key_id=self.kid)
 
     def trusted_certs(self) -> dict[str, str]:
         """``{kid: certificate PEM}`` for the verifier's static certificates."""
@@ -66,7 +71,7 @@ class DevSigner:
         return claims
 
     def sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(self._signer, claims).decode("ascii")
+        return _encode(self._signer, claims).decode("ascii")
 
     def id_token(self, project_id: str, uid: str, email: str | None = None, lifetime_s: int = TOKEN_LIFETIME_S) -> str:
         return self.sign(self.claims(project_id, uid, email, lifetime_s=lifetime_s))

@@ -1,4 +1,5 @@
-"""/healthz (liveness: the process answers), /readyz (both services SERVING per grpc.health.v1), /metrics."""
+"""/healthz (liveness: the process answers), /readyz (both services SERVING per grpc.health.v1, asked with
+service_kit's one health check), /metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.downstream import Downstream
 from gateway.errors import ErrorResponse, api_error
 from gateway.schemas import Liveness, Readiness
+from service_kit import health
 
 router = APIRouter(tags=["health"])
 
@@ -34,7 +36,7 @@ async def readyz(request: Request) -> Readiness:
         downstream.profile.serving_status(timeout), downstream.billing.serving_status(timeout)
     )
     services = {"profile": profile, "billing": billing}
-    if any(state != "SERVING" for state in services.values()):
+    if any(state != health.SERVING for state in services.values()):
         summary = ", ".join(f"{name}: {state}" for name, state in services.items())
         raise api_error(
             503,

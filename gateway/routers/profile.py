@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.protobuf import field_mask_pb2
 
 from gateway import convert
 from gateway.deps import CurrentUser, JsonBody, ProfileClient
 from gateway.errors import AUTH_ERROR_RESPONSES, COMMON_ERROR_RESPONSES, JSON_BODY_ERROR_RESPONSES
 from gateway.schemas import TokenHistoryPage, UserDataUpdate, UserProfileData
+from service_kit.timestamps import to_timestamp
 from tokens.profile.v1 import profile_service_pb2 as pb
 
 router = APIRouter(prefix="/v1/profile", tags=["profile"], responses={**COMMON_ERROR_RESPONSES, **AUTH_ERROR_RESPONSES})
@@ -35,8 +37,7 @@ async def create_profile(user: CurrentUser, profile: ProfileClient, response: Re
         return convert.profile(created.profile)
     # Sign-in: record it, and follow an email change made at the identity provider.
     paths = ["last_login"]
-    changes = pb.UserProfile(uid=user.uid, last_login=timestamp_pb2.Timestamp())
-    changes.last_login.GetCurrentTime()
+    changes = pb.UserProfile(uid=user.uid, last_login=to_timestamp(datetime.now(UTC)))
     if user.email and user.email != created.profile.email:
         paths.append("email")
         changes.email = user.email

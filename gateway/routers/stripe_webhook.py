@@ -9,8 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from gateway.deps import BillingClient
-from gateway.errors import COMMON_ERROR_RESPONSES, ApiError, api_error
+from gateway.errors import COMMON_ERROR_RESPONSES, ApiError, api_error, from_rpc_error
 from gateway.schemas import WebhookReceipt
+from service_kit.grpc_client import RpcCallError
 from tokens.billing.v1 import billing_service_pb2 as pb
 
 router = APIRouter(prefix="/v1/stripe", tags=["stripe"])
@@ -54,9 +55,10 @@ async def stripe_webhook(request: Request, billing: BillingClient) -> WebhookRec
         reply = await billing.call(
             billing.stub.HandleStripeWebhook, pb.HandleStripeWebhookRequest(payload=payload, signature_header=signature)
         )
-    except ApiError as exc:
+    except RpcCallError as call_error:
+        exc = from_rpc_error(call_error, request.app.state.settings.retry_after_s)
         if exc.status in (400, 503):
-            raise
+            raise exc from None
         # Not recorded: anything else must make Stripe redeliver, so never a 4xx that looks final.
         raise ApiError(
             500 if exc.status < 500 else exc.status, exc.code, exc.message, exc.reason, exc.field, exc.headers

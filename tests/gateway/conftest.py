@@ -88,18 +88,20 @@ async def full_stack(sqlite_profile: RunningProfile, firebase: FirebaseTestIssue
     from tests.support.billing_server import STANDIN_WEBHOOK_SECRET, run_billing_service
 
     standin_settings = StandinSettings(webhook_url="", webhook_secret=STANDIN_WEBHOOK_SECRET)
-    async with run_standin(standin_settings) as standin_url:
-        async with run_billing_service(profile_target=sqlite_profile.target, standin_url=standin_url) as billing:
-            settings = gateway_test_settings(
-                firebase, profile_target=sqlite_profile.target, billing_target=billing.target, downstream_timeout_s=15.0
-            )
-            async with serve_gateway(settings) as served:
-                control = StandinControl(standin_url)
-                await control.configure(webhook_url=f"{served.url}/v1/stripe/webhook")
-                try:
-                    async with httpx.AsyncClient(base_url=served.url, timeout=30, trust_env=False) as client:
-                        yield FullStack(
-                            served.url, client, settings, sqlite_profile, billing, standin_url, control, firebase
-                        )
-                finally:
-                    await control.aclose()
+    async with (
+        run_standin(standin_settings) as standin_url,
+        run_billing_service(profile_target=sqlite_profile.target, standin_url=standin_url) as billing,
+    ):
+        settings = gateway_test_settings(
+            firebase, profile_target=sqlite_profile.target, billing_target=billing.target, downstream_timeout_s=15.0
+        )
+        async with serve_gateway(settings) as served:
+            control = StandinControl(standin_url)
+            await control.configure(webhook_url=f"{served.url}/v1/stripe/webhook")
+            try:
+                async with httpx.AsyncClient(base_url=served.url, timeout=30, trust_env=False) as client:
+                    yield FullStack(
+                        served.url, client, settings, sqlite_profile, billing, standin_url, control, firebase
+                    )
+            finally:
+                await control.aclose()

@@ -10,6 +10,7 @@ import hmac
 import json
 import time
 
+import grpc
 import pytest
 
 from gateway.settings import GOOGLE_SECURETOKEN_CERTS
@@ -45,6 +46,7 @@ def bad_authorizations(issuer: FirebaseTestIssuer, uid: str) -> dict[str, tuple[
         "json garbage": (f"Bearer {_b64(b'[1]')}.{_b64(b'nope')}.{_b64(b'sig')}", "MALFORMED_TOKEN"),
         "expired": (f"Bearer {issuer.mint(uid, expires_in=-60, issued_at=now - 3600)}", "TOKEN_EXPIRED"),
         "issued in the future": (f"Bearer {issuer.mint(uid, issued_at=now + 600)}", "TOKEN_NOT_YET_VALID"),
+        "not valid before a future time": (f"Bearer {issuer.mint(uid, nbf=int(now) + 600)}", "TOKEN_NOT_YET_VALID"),
         "wrong audience": (f"Bearer {issuer.mint(uid, audience='another-project')}", "INVALID_AUDIENCE"),
         "wrong issuer": (
             f"Bearer {issuer.mint(uid, issuer='https://securetoken.google.com/another-project')}",
@@ -112,8 +114,9 @@ async def test_every_bad_token_is_401_and_changes_nothing(profile_gateway: Profi
     profile = (await gw.profile.stub.GetProfile(pb.GetProfileRequest(uid=uid))).profile
     assert profile.display_name == ""
     assert profile.tokens == 0
-    with pytest.raises(Exception):
+    with pytest.raises(grpc.RpcError) as missing:
         await gw.profile.stub.GetProfile(pb.GetProfileRequest(uid=newcomer))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_valid_token_reaches_only_its_own_profile(profile_gateway: ProfileGateway, uid: str) -> None:

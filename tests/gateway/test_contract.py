@@ -3,6 +3,7 @@ assignable to the frontend's model interfaces in contract/models.ts, checked by 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ async def _dump_openapi(path: Path) -> dict:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client:
         response = await client.get("/openapi.json")
     assert response.status_code == 200
-    path.write_text(response.text)
+    await asyncio.to_thread(path.write_text, response.text)
     return response.json()
 
 

@@ -75,22 +75,22 @@ async def test_request_id_is_echoed_passed_downstream_and_logged(tmp_path: pathl
     http_log.addHandler(handler)
     http_log.setLevel(logging.INFO)
     try:
-        async with run_profile_service(SqliteStore(tmp_path / "p.sqlite3"), extra_interceptors=[recorder]) as prof:
-            async with gateway_client(gateway_test_settings(firebase, profile_target=prof.target)) as (_app, client):
-                given = await client.post(
-                    "/v1/profile", headers={**firebase.auth_headers(uid), "X-Request-ID": "trace-42"}
-                )
-                assert given.status_code == 201
-                assert given.headers["x-request-id"] == "trace-42"
-                hostile = await client.get(
-                    "/v1/profile", headers={**firebase.auth_headers(uid), "X-Request-ID": "evil\tid" + "x" * 300}
-                )
-                assert hostile.headers["x-request-id"] == ("evilid" + "x" * 300)[:128]
-                generated = await client.get("/v1/profile", headers=firebase.auth_headers(uid))
-                fresh = generated.headers["x-request-id"]
-                assert len(fresh) == 32
-                # Errors carry it too.
-                assert (await client.get("/nowhere")).headers["x-request-id"]
+        async with (
+            run_profile_service(SqliteStore(tmp_path / "p.sqlite3"), extra_interceptors=[recorder]) as prof,
+            gateway_client(gateway_test_settings(firebase, profile_target=prof.target)) as (_app, client),
+        ):
+            given = await client.post("/v1/profile", headers={**firebase.auth_headers(uid), "X-Request-ID": "trace-42"})
+            assert given.status_code == 201
+            assert given.headers["x-request-id"] == "trace-42"
+            hostile = await client.get(
+                "/v1/profile", headers={**firebase.auth_headers(uid), "X-Request-ID": "evil\tid" + "x" * 300}
+            )
+            assert hostile.headers["x-request-id"] == ("evilid" + "x" * 300)[:128]
+            generated = await client.get("/v1/profile", headers=firebase.auth_headers(uid))
+            fresh = generated.headers["x-request-id"]
+            assert len(fresh) == 32
+            # Errors carry it too.
+            assert (await client.get("/nowhere")).headers["x-request-id"]
     finally:
         http_log.removeHandler(handler)
 
@@ -166,7 +166,7 @@ async def test_framework_errors_use_the_error_shape(profile_gateway: ProfileGate
     assert_error_shape(not_allowed, 405, "METHOD_NOT_ALLOWED")
     assert set(not_allowed.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST", "PATCH"}
     bad_path = await gw.client.get("/v1/checkout-sessions/has%20space", headers=gw.auth(uid))
-    assert_error_shape(bad_path, 422, "INVALID_FIELD")["field"] == "session_id"
+    assert assert_error_shape(bad_path, 422, "INVALID_FIELD")["field"] == "session_id"
 
 
 async def test_cors_allows_only_configured_origins(profile_gateway: ProfileGateway) -> None:

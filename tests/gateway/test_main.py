@@ -63,6 +63,10 @@ def test_python_m_gateway_serves(tmp_path: Path, firebase) -> None:
     assert code in (0, -signal.SIGTERM), log_path.read_text()
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     assert any(line["msg"] == "Application shutdown complete." for line in lines), lines
+    # Served on uvloop with the httptools parser (gateway.serving), not asyncio's loop and h11.
+    assert any(line["msg"] == "serving" and line["http"] == "httptools" for line in lines), lines
+    started = [line for line in lines if line["msg"] == "gateway started"]
+    assert started and started[0]["event_loop"].startswith("uvloop."), lines
     routes = {line.get("route") for line in lines if line["logger"] == "gateway.http"}
     assert {"/healthz", "/v1/profile", "/openapi.json", "/docs", "/metrics"} <= routes
     request_lines = [line for line in lines if line.get("request_id") == "main-test-1"]

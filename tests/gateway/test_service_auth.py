@@ -35,13 +35,30 @@ async def test_mtls_and_service_credentials(tmp_path: Path, firebase, uid: str) 
             assert created.status_code == 201, created.text
             assert (await client.get("/v1/profile", headers=firebase.auth_headers(uid))).status_code == 200
 
-        # Billing's credential is a real caller, but not allowed to edit profiles: 403, nothing changed.
+        # Billing's credential over billing's own certificate is a real caller, but not allowed to edit profiles:
+        # 403, nothing changed.
+        billing_cert, billing_key = tls.client_certs["billing"]
         as_billing = gateway_test_settings(
-            firebase, profile_target=profile.target, auth_token_gateway=tokens["billing"], **client_tls
+            firebase,
+            profile_target=profile.target,
+            auth_token_gateway=tokens["billing"],
+            tls_ca_file=str(tls.ca_cert),
+            tls_client_cert_file=str(billing_cert),
+            tls_client_key_file=str(billing_key),
         )
         async with gateway_client(as_billing) as (_app, client):
             edit = await client.patch("/v1/profile", json={"display_name": "x"}, headers=firebase.auth_headers(uid))
             assert edit.status_code == 403 and edit.json()["error"]["code"] == "PERMISSION_DENIED"
+
+        # Billing's credential over the gateway's certificate is nobody: the service answers UNAUTHENTICATED,
+        # which for the gateway is its own misconfiguration (502).
+        stolen = gateway_test_settings(
+            firebase, profile_target=profile.target, auth_token_gateway=tokens["billing"], **client_tls
+        )
+        async with gateway_client(stolen) as (_app, client):
+            refused = await client.get("/v1/profile", headers=firebase.auth_headers(uid))
+            assert refused.status_code == 502 and refused.json()["error"]["code"] == "UNAUTHENTICATED"
+            assert refused.json()["error"]["reason"] == "CREDENTIAL_CERTIFICATE_MISMATCH"
 
         # A wrong service credential is the gateway's misconfiguration: 502, never a 401 that would send the
         # browser back to sign-in.

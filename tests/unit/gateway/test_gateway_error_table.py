@@ -1,4 +1,4 @@
-"""The one gRPC -> HTTP table (gateway/errors.py), read through real google.rpc rich statuses."""
+"""The one gRPC -> HTTP table (gateway/errors.py), read through real google.rpc rich statuses (no server)."""
 
 from __future__ import annotations
 
@@ -76,3 +76,14 @@ def test_insufficient_tokens_is_409_with_its_reason() -> None:
     )
     api = from_rpc_error(error, retry_after_s=1, service="profile")
     assert (api.status, api.code, api.reason) == (409, "FAILED_PRECONDITION", "INSUFFICIENT_TOKENS")
+
+
+def test_a_decoded_call_error_translates_like_the_raw_rpc_error() -> None:
+    """The gateway's clients raise service_kit's RpcCallError; its translation names the failing service."""
+    from service_kit.grpc_client import RpcCallError
+
+    raw = StatusError(to_status(RpcErrorSpec(grpc.StatusCode.UNAVAILABLE, "db down at 10.0.0.7", "STORE_UNAVAILABLE")))
+    api = from_rpc_error(RpcCallError.from_rpc_error("billing", "ListPrices", raw), retry_after_s=3)
+    assert (api.status, api.code, api.reason) == (503, "UNAVAILABLE", "STORE_UNAVAILABLE")
+    assert "billing" in api.message and "10.0.0.7" not in api.message
+    assert api.headers == {"Retry-After": "3"}
