@@ -27,7 +27,7 @@ from bench.report import plot, table, target_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Order matters a little: the cheap gRPC scenarios first, then the ones that need the whole stack.
-SCENARIOS = ("grpc_profile", "gateway_profile", "purchase", "history", "spend_contention")
+SCENARIOS = ("grpc_profile", "gateway_profile", "purchase", "history", "spend_contention", "firestore_hot_user")
 
 
 def log(message: str) -> None:
@@ -91,10 +91,34 @@ def headline(scenarios: list[dict]) -> tuple[dict, dict | None]:
         "history_100k_vs_10": by_name.get("history", {}).get("history_100k_vs_10"),
         # Not one of the issue's keys: the same history ratio for writes (GrantTokens p50, c16).
         "history_100k_vs_10_writes": by_name.get("history", {}).get("history_100k_vs_10_writes"),
+        # Absolute figures (spends/s, c64, one user, Google's emulator): with the write queue and without.
+        "firestore_hot_user_spends_per_s": by_name.get("firestore_hot_user", {}).get("firestore_hot_user_spends_per_s"),
+        "firestore_hot_user_spends_per_s_no_queue": by_name.get("firestore_hot_user", {}).get(
+            "firestore_hot_user_spends_per_s_no_queue"
+        ),
     }
     purchase = by_name.get("purchase", {}).get("purchase")
     p2b = {"p50": purchase["p50_ms"], "p99": purchase["p99_ms"]} if purchase else None
     return ratios, p2b
+
+
+def carry_over(scenarios: list[dict], names: list[str]) -> list[dict]:
+    """A partial run (--only) keeps the other scenarios' latest results, marked with the run they come from, so
+    latest.json always holds every figure (e.g. grant_tokens_vs_echo_c16 after `--only firestore_hot_user`)."""
+    previous_path = RESULTS / "latest.json"
+    if set(names) >= set(SCENARIOS) or not previous_path.is_file():
+        return scenarios
+    try:
+        previous = json.loads(previous_path.read_text())
+    except (OSError, ValueError):
+        return scenarios
+    kept = []
+    for old in previous.get("scenarios", []):
+        if old.get("name") in names or old.get("name") not in SCENARIOS or old.get("skipped") or old.get("error"):
+            continue
+        kept.append({**old, "from_run": old.get("from_run") or previous.get("started_at")})
+    order = {name: i for i, name in enumerate(SCENARIOS)}
+    return sorted([*scenarios, *kept], key=lambda s: order.get(s["name"], len(order)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_s": cfg.warmup_s,
         }
     )
+    scenarios = carry_over(scenarios, names)
     ratios, p2b = headline(scenarios)
     result = {
         "started_at": started_at,

@@ -1,5 +1,5 @@
-"""The HTTP anchor: a bare FastAPI app under uvicorn, run the way `python -m gateway` runs its app (same
-uvicorn options), with one route GET /v1/profile returning the same JSON the gateway returned. No auth, no
+"""The HTTP anchor: a bare FastAPI app under uvicorn, run the way `python -m gateway` runs its app (the same
+uvicorn options, gateway.serving.UVICORN_OPTIONS: uvloop and httptools), with one route GET /v1/profile returning the same JSON the gateway returned. No auth, no
 middleware, no gRPC: what it reaches is the limit of the HTTP layer on this machine.
 
     python -m bench.bare_fastapi --listen 127.0.0.1:PORT --body profile.json"""
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+
+from gateway.serving import UVICORN_OPTIONS
 
 
 def create_app(body: dict) -> FastAPI:
@@ -39,11 +41,8 @@ def main() -> None:
         app,
         host=host,
         port=int(port),
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        lifespan="on",
         log_level="warning",
+        **UVICORN_OPTIONS,  # the gateway's own: uvloop, httptools, no access log
     )
 
 

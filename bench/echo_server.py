@@ -28,7 +28,7 @@ class EchoHandler(grpc.GenericRpcHandler):
 
     @staticmethod
     def _fixed(payload: bytes):
-        async def reply(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        async def reply(_request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
             return payload
 
         return reply

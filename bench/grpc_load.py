@@ -91,8 +91,8 @@ class UnaryTarget:
         self.metadata = tuple(metadata)
         self.timeout = timeout
 
-    async def ready(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self.channel.channel_ready(), timeout)
+    async def ready(self, timeout_s: float = 10.0) -> None:
+        await asyncio.wait_for(self.channel.channel_ready(), timeout_s)
 
     async def close(self) -> None:
         await self.channel.close()

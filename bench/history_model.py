@@ -52,7 +52,7 @@ def document_size(path: tuple[str, ...], fields: dict) -> int:
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def original_entry(i: int = 0) -> dict:
+def original_entry(_i: int = 0) -> dict:
     return {"amount": 5, "type": "purchase", "timestamp": NOW}
 
 

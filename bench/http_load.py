@@ -68,7 +68,7 @@ def parse_wrk(output: str, concurrency: int) -> LoadResult:
         errors["non-2xx"] = int(non2xx.group(1))
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     if sock:
-        for name, value in zip(("connect", "read", "write", "timeout"), sock.groups()):
+        for name, value in zip(("connect", "read", "write", "timeout"), sock.groups(), strict=True):
             if int(value):
                 errors[f"socket-{name}"] = int(value)
     p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service_kit import health
 
 ROOT = Path(__file__).resolve().parents[1]
 # Prefixes of variables that configure our services: never inherited from the caller's shell.
@@ -44,10 +46,8 @@ def _kill_leftovers() -> None:
     for pid, proc in list(_LIVE.items()):
         if proc.poll() is None:
             proc.kill()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
         _LIVE.pop(pid, None)
 
 
@@ -118,23 +118,18 @@ class Proc:
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
 
-    async def wait_grpc(self, timeout: float = 60.0) -> Proc:
-        deadline = time.monotonic() + timeout
+    async def wait_grpc(self, timeout_s: float = 60.0) -> Proc:
+        deadline = time.monotonic() + timeout_s
         async with grpc.aio.insecure_channel(self.target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 self._check_alive()
-                try:
-                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return self
-                except grpc.RpcError:
-                    pass
+                if await health.check(channel, timeout_s=1) == health.SERVING:
+                    return self
                 await asyncio.sleep(0.05)
         raise TimeoutError(f"{self.name} not serving at {self.target}:\n{self.log_tail()}")
 
-    async def wait_http(self, path: str = "/", timeout: float = 60.0, ok=(200,)) -> Proc:
-        deadline = time.monotonic() + timeout
+    async def wait_http(self, path: str = "/", timeout_s: float = 60.0, ok=(200,)) -> Proc:
+        deadline = time.monotonic() + timeout_s
         url = f"http://{self.target}{path}"
         last = ""
         async with httpx.AsyncClient(timeout=2) as client:

@@ -29,6 +29,7 @@ import httpx
 from google.auth import crypt, jwt
 
 from gateway.errors import ApiError
+from tokens import contract_rules as limits
 
 # google-auth has no type information: the calls used here, with their types.
 _verifier_from_pem = cast(Callable[[str], crypt.RSAVerifier], crypt.RSAVerifier.from_string)
@@ -38,8 +39,6 @@ _decode_unverified = cast(Callable[..., object], jwt.decode)
 log = logging.getLogger("gateway.auth")
 
 MAX_TOKEN_LEN = 16 * 1024
-MAX_UID_LEN = 128
-MAX_EMAIL_LEN = 320
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
@@ -260,10 +259,10 @@ class FirebaseTokenVerifier:
         if claims.get("iss") != self.issuer:
             raise unauthenticated("the ID token has the wrong issuer", "INVALID_ISSUER")
         sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub or len(sub) > MAX_UID_LEN:
+        if not isinstance(sub, str) or not sub or len(sub) > limits.UID_MAX_LEN:
             raise unauthenticated("the ID token has no valid subject", "INVALID_SUBJECT")
         email = claims.get("email")
-        if not isinstance(email, str) or len(email) > MAX_EMAIL_LEN:
+        if not isinstance(email, str) or len(email) > limits.EMAIL_MAX_LEN:
             email = ""
         firebase = claims.get("firebase")
         provider = firebase.get("sign_in_provider") if isinstance(firebase, Mapping) else None

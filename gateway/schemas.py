@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from tokens import contract_rules as limits
 from tokens.profile.v1 import profile_service_pb2 as profile_pb
 
 _ENTRY_PREFIX = "TOKEN_ENTRY_TYPE_"
@@ -19,23 +20,11 @@ TokenType = Literal[TOKEN_TYPES]  # type: ignore[valid-type]
 PriceMode = Literal["payment", "subscription"]
 FulfillmentStatus = Literal["fulfilled", "pending", "failed", "subscription"]
 
-MAX_DISPLAY_NAME_LEN = 200
-# Everything a browser can see but only purchases, spending, Stripe or sign-in may change.
+# Everything a browser can see but only purchases, spending, Stripe or sign-in may change, and why: the
+# proto's read_only_reason options, plus the original app's history array.
 READ_ONLY_PROFILE_FIELDS: dict[str, str] = {
-    "uid": "it is your Firebase user id",
-    "email": "it comes from your sign-in and is refreshed by POST /v1/profile",
-    "created_at": "it is set when the profile is created",
-    "last_login": "it is set by POST /v1/profile at sign-in",
-    "tokens": "the balance changes only through purchases and spending",
+    **limits.PROFILE_READ_ONLY_FOR_USER,
     "token_history": "history entries are written only by the token ledger",
-    "has_access": "access comes from your subscription",
-    "one_time_purchase": "it is set when a purchase is paid",
-    "stripe_customer_id": "it is set by billing",
-    "purchase_date": "it is set when a purchase is paid",
-    "product_id": "it is set by billing",
-    "price_id": "it is set by billing",
-    "subscription_status": "it comes from Stripe",
-    "current_period_end": "it comes from Stripe",
 }
 
 
@@ -69,7 +58,7 @@ class UserDataUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     display_name: str | None = Field(
-        None, max_length=MAX_DISPLAY_NAME_LEN, description='Shown to the user; null or "" clears it.'
+        None, max_length=limits.DISPLAY_NAME_MAX_LEN, description='Shown to the user; null or "" clears it.'
     )
 
     @model_validator(mode="before")
@@ -116,7 +105,6 @@ class PriceList(BaseModel):
     prices: list[Price]
 
 
-MAX_CHECKOUT_QUANTITY = 100
 PRICE_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,255}$"
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,255}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
@@ -138,7 +126,7 @@ class CheckoutSessionCreate(BaseModel):
     quantity: int = Field(
         1,
         ge=1,
-        le=MAX_CHECKOUT_QUANTITY,
+        le=limits.CHECKOUT_QUANTITY_MAX,
         description="Defaults to 1; subscriptions take 1 only.",
         json_schema_extra=_without_default,
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from google.protobuf import timestamp_pb2
 
 from profile_service.domain import validation
 from profile_service.domain.errors import InvalidArgument
 from profile_service.domain.model import EntryType, LedgerEntry, Profile
+from service_kit import timestamps
 from tokens.profile.v1 import profile_service_pb2 as pb
 
 ENTRY_TYPE_TO_PB = {
@@ -26,16 +27,13 @@ PB_TO_ENTRY_TYPE = {v: k for k, v in ENTRY_TYPE_TO_PB.items()}
 
 
 def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
+    return None if value is None else timestamps.to_timestamp(value)
 
 
 def to_datetime(ts: timestamp_pb2.Timestamp, field: str) -> datetime:
+    """The request's timestamp, or INVALID_ARGUMENT naming the field when it is out of range."""
     try:
-        return ts.ToDatetime(tzinfo=UTC)
+        return timestamps.to_datetime(ts)
     except (ValueError, OverflowError) as exc:
         raise InvalidArgument(field, "is not a valid timestamp") from exc
 
@@ -56,6 +54,7 @@ def profile_to_pb(p: Profile) -> pb.UserProfile:
         subscription_status=p.subscription_status,
         current_period_end=timestamp(p.current_period_end),
         display_name=p.display_name,
+        debt=p.debt,
     )
 
 
@@ -70,6 +69,8 @@ def entry_to_pb(e: LedgerEntry) -> pb.TokenTransaction:
         source=e.source,
         reason=e.reason,
         shortfall=e.shortfall,
+        debt_settled=e.debt_settled,
+        debt_added=e.debt_added,
     )
 
 

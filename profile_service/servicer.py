@@ -4,6 +4,7 @@ Errors are raised as domain errors; error_mapping.py turns them into statuses.""
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import grpc
@@ -11,12 +12,16 @@ import grpc
 from profile_service import convert
 from profile_service.domain import ledger, profiles, validation
 from profile_service.domain.batch import WriteOp
-from profile_service.domain.errors import InvalidArgument, ProfileNotFound
+from profile_service.domain.errors import EntryNotFound, InvalidArgument, ProfileNotFound
+from profile_service.error_mapping import to_rpc_error
 from profile_service.domain.ledger import ChangeKind, Decide
 from profile_service.domain.model import GRANT_TYPES, EntryType, Profile
 from profile_service.settings import ProfileSettings
 from profile_service.store.base import ProfileStore
+from profile_service.watch import ProfileWatch
 from profile_service.write_queue import WriteQueue
+from service_kit.rich_errors import to_status
+from tokens import contract_rules as limits
 from tokens.profile.v1 import profile_service_pb2 as pb
 from tokens.profile.v1 import profile_service_pb2_grpc as pb_grpc
 
@@ -42,6 +47,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     def __init__(self, store: ProfileStore, settings: ProfileSettings | None = None) -> None:
         settings = settings or ProfileSettings(_env_file=None)
         self._store = store
+        self._shortfall_policy = settings.shortfall_policy
         # Every write goes through the user's queue (group commit); reads go to the store directly.
         self._writes = WriteQueue(
             store,
@@ -50,9 +56,14 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             batch_wait_s=settings.profile_write_batch_wait_ms / 1000,
             write_timeout_s=settings.profile_write_timeout_s,
         )
+        self._watch = ProfileWatch(store, poll_s=settings.profile_watch_poll_s, feed=store.change_feed())
 
     async def _write(self, context: Context, uid: str, entry_id: str | None, decide: Decide[T]) -> T:
-        return await self._writes.submit(uid, WriteOp(entry_id, decide), _deadline(context))
+        try:
+            return await self._writes.submit(uid, WriteOp(entry_id, decide), _deadline(context))
+        finally:
+            # After the commit (or whatever happened): this user's watchers re-read.
+            self._watch.changed(uid)
 
     async def CreateProfile(self, request: pb.CreateProfileRequest, context: Context) -> pb.CreateProfileResponse:
         uid = validation.uid(request.uid)
@@ -74,7 +85,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
                 changes["email"] = validation.email(request.profile.email, "profile.email")
             elif path == "display_name":
                 changes["display_name"] = validation.bounded_text(
-                    request.profile.display_name, "profile.display_name", validation.MAX_DISPLAY_NAME_LEN
+                    request.profile.display_name, "profile.display_name", limits.DISPLAY_NAME_MAX_LEN
                 )
             elif path == "last_login":
                 if not request.profile.HasField("last_login"):
@@ -97,7 +108,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         change = ledger.LedgerChange(
             kind=ChangeKind.GRANT,
             uid=validation.uid(request.uid),
-            amount=validation.amount(request.amount, validation.MAX_GRANT_AMOUNT),
+            amount=validation.amount(request.amount, limits.MAX_TOKEN_AMOUNT),
             type=_grant_type(request.type),
             idempotency_key=validation.idempotency_key(request.idempotency_key),
             source=validation.source(dict(request.source)),
@@ -111,11 +122,11 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         change = ledger.LedgerChange(
             kind=ChangeKind.SPEND,
             uid=validation.uid(request.uid),
-            amount=validation.amount(request.amount, validation.MAX_SPEND_AMOUNT),
+            amount=validation.amount(request.amount, limits.MAX_TOKEN_AMOUNT),
             type=EntryType.SPEND,
             idempotency_key=validation.idempotency_key(request.idempotency_key),
             source={},
-            reason=validation.bounded_text(request.reason, "reason", validation.MAX_REASON_LEN),
+            reason=validation.bounded_text(request.reason, "reason", limits.REASON_MAX_LEN),
         )
         result = await self._apply(context, change)
         return pb.SpendTokensResponse(
@@ -126,11 +137,12 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         change = ledger.LedgerChange(
             kind=ChangeKind.REVOKE,
             uid=validation.uid(request.uid),
-            amount=validation.amount(request.amount, validation.MAX_GRANT_AMOUNT),
+            amount=validation.amount(request.amount, limits.MAX_TOKEN_AMOUNT),
             type=EntryType.REFUND,
             idempotency_key=validation.idempotency_key(request.idempotency_key),
             source=validation.source(dict(request.source)),
-            reason=validation.bounded_text(request.reason, "reason", validation.MAX_REASON_LEN),
+            reason=validation.bounded_text(request.reason, "reason", limits.REASON_MAX_LEN),
+            shortfall_policy=self._shortfall_policy,
         )
         result = await self._apply(context, change)
         return pb.RevokeTokensResponse(
@@ -163,15 +175,23 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         customer_id = request.customer_id
         if not customer_id:
             raise InvalidArgument("customer_id", "is required")
-        validation.bounded_text(customer_id, "customer_id", validation.MAX_CUSTOMER_ID_LEN)
+        validation.bounded_text(customer_id, "customer_id", limits.STRIPE_ID_MAX_LEN)
+        replaces = validation.bounded_text(
+            request.replaces_customer_id, "replaces_customer_id", limits.STRIPE_ID_MAX_LEN
+        )
         result = await self._write(
-            context, uid, None, lambda existing, _e, _now: profiles.link_customer(existing, uid, customer_id)
+            context,
+            uid,
+            None,
+            lambda existing, _e, _now: profiles.link_customer(existing, uid, customer_id, replaces),
         )
         return pb.LinkStripeCustomerResponse(customer_id=result.customer_id, linked=result.linked)
 
     async def SetEntitlements(self, request: pb.SetEntitlementsRequest, context: Context) -> pb.SetEntitlementsResponse:
         uid = validation.uid(request.uid)
-        status = validation.bounded_text(request.subscription_status, "subscription_status", validation.MAX_STATUS_LEN)
+        status = validation.bounded_text(
+            request.subscription_status, "subscription_status", limits.SUBSCRIPTION_STATUS_MAX_LEN
+        )
         if not request.HasField("source_event_time"):
             raise InvalidArgument("source_event_time", "is required")
         event_time = convert.to_datetime(request.source_event_time, "source_event_time")
@@ -189,6 +209,34 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             ),
         )
         return pb.SetEntitlementsResponse(profile=convert.profile_to_pb(profile), applied=applied)
+
+    async def GetLedgerEntry(self, request: pb.GetLedgerEntryRequest, context: Context) -> pb.GetLedgerEntryResponse:
+        uid = validation.uid(request.uid)
+        key = validation.idempotency_key(request.idempotency_key)
+        entry = await self._store.get_entry(uid, ledger.entry_id_for(uid, key))
+        if entry is None:
+            await self._require_profile(uid)  # no profile at all is PROFILE_NOT_FOUND, not ENTRY_NOT_FOUND
+            raise EntryNotFound(key)
+        return pb.GetLedgerEntryResponse(entry=convert.entry_to_pb(entry))
+
+    async def WatchProfile(
+        self, request: pb.WatchProfileRequest, context: Context
+    ) -> AsyncIterator[pb.WatchProfileResponse]:
+        # Streams pass service_kit's error-mapping interceptor by, so domain errors are mapped here, by the
+        # same table.
+        try:
+            uid = validation.uid(request.uid)
+            last: pb.UserProfile | None = None
+            async for profile in self._watch.watch(uid):
+                message = convert.profile_to_pb(profile)
+                if message != last:  # internal fields (ledger_seq, ...) changed only
+                    last = message
+                    yield pb.WatchProfileResponse(profile=message)
+        except Exception as exc:
+            spec = to_rpc_error(exc)
+            if spec is None:
+                raise
+            await context.abort_with_status(to_status(spec))
 
     async def _require_profile(self, raw_uid: str) -> Profile:
         uid = validation.uid(raw_uid)

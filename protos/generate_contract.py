@@ -35,6 +35,8 @@ def render() -> str:
             read_only[field.name] = options.Extensions[contract.read_only_reason]
     lines += [
         "",
+        "# Every UserProfile field.",
+        f"PROFILE_FIELDS: Final = frozenset({sorted(f.name for f in profile.UserProfile.DESCRIPTOR.fields)!r})",
         "# UserProfile fields the signed-in user may change (PATCH /v1/profile).",
         f"PROFILE_EDITABLE_BY_USER: Final = frozenset({sorted(by_user)!r})",
         "# UserProfile fields UpdateProfile may change.",

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from tokens import contract_rules as limits
+
 
 class PriceMode(StrEnum):
     """A price's Checkout mode; the values are Stripe's `mode` strings."""
@@ -14,10 +16,9 @@ class PriceMode(StrEnum):
     SUBSCRIPTION = "subscription"
 
 
-MAX_QUANTITY = 100
 # One grant is at most 1,000,000 tokens (the profile service's limit) and a checkout buys at most
-# MAX_QUANTITY units.
-MAX_TOKENS_PER_UNIT = 1_000_000 // MAX_QUANTITY
+# limits.CHECKOUT_QUANTITY_MAX units.
+MAX_TOKENS_PER_UNIT = limits.MAX_TOKEN_AMOUNT // limits.CHECKOUT_QUANTITY_MAX
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing_service.domain.catalogue import MAX_QUANTITY, Catalogue, CatalogueEntry, PriceMode
+from billing_service.domain.catalogue import Catalogue, CatalogueEntry, PriceMode
 from billing_service.domain.errors import InvalidArgument
+from tokens import contract_rules as limits
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,6 @@ def checkout_line(catalogue: Catalogue, price_id: str, mode: PriceMode | None, q
     quantity = quantity or 1
     if price.mode is PriceMode.SUBSCRIPTION and quantity != 1:
         raise InvalidArgument("quantity", "must be 1 for a subscription")
-    if not 1 <= quantity <= MAX_QUANTITY:
-        raise InvalidArgument("quantity", f"must be between 1 and {MAX_QUANTITY}")
+    if not 1 <= quantity <= limits.CHECKOUT_QUANTITY_MAX:
+        raise InvalidArgument("quantity", f"must be between 1 and {limits.CHECKOUT_QUANTITY_MAX}")
     return CheckoutLine(price, quantity)

@@ -5,11 +5,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 from billing_service.domain.errors import InvalidArgument
+from tokens import contract_rules as limits
 
-MAX_UID_LEN = 128
-MAX_URL_LEN = 2048
-MAX_REQUEST_ID_LEN = 100
-MAX_STRIPE_ID_LEN = 255
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -21,8 +18,8 @@ def _printable(value: str) -> bool:
 def uid(value: str, field: str = "uid") -> str:
     if not value:
         raise InvalidArgument(field, "is required")
-    if len(value) > MAX_UID_LEN:
-        raise InvalidArgument(field, f"must be at most {MAX_UID_LEN} characters")
+    if len(value) > limits.UID_MAX_LEN:
+        raise InvalidArgument(field, f"must be at most {limits.UID_MAX_LEN} characters")
     if "/" in value or not all(ch.isprintable() for ch in value) or value.strip() != value:
         raise InvalidArgument(field, "must not contain '/', control characters or surrounding spaces")
     return value
@@ -31,14 +28,14 @@ def uid(value: str, field: str = "uid") -> str:
 def stripe_id(value: str, field: str) -> str:
     if not value:
         raise InvalidArgument(field, "is required")
-    if len(value) > MAX_STRIPE_ID_LEN or not _printable(value) or "/" in value:
+    if len(value) > limits.STRIPE_ID_MAX_LEN or not _printable(value) or "/" in value:
         raise InvalidArgument(field, "is not a Stripe id")
     return value
 
 
 def request_id(value: str, field: str = "request_id") -> str:
-    if len(value) > MAX_REQUEST_ID_LEN:
-        raise InvalidArgument(field, f"must be at most {MAX_REQUEST_ID_LEN} characters")
+    if len(value) > limits.REQUEST_ID_MAX_LEN:
+        raise InvalidArgument(field, f"must be at most {limits.REQUEST_ID_MAX_LEN} characters")
     if value and not _printable(value):
         raise InvalidArgument(field, "must not contain spaces or control characters")
     return value
@@ -59,8 +56,8 @@ def origin_of(url: str) -> str | None:
 
 def redirect_url(value: str, field: str, allowed_origins: list[str]) -> str:
     """An absolute http(s) URL whose scheme, host and port equal one allowed origin exactly."""
-    if len(value) > MAX_URL_LEN:
-        raise InvalidArgument(field, f"must be at most {MAX_URL_LEN} characters")
+    if len(value) > limits.URL_MAX_LEN:
+        raise InvalidArgument(field, f"must be at most {limits.URL_MAX_LEN} characters")
     if not _printable(value) or "\\" in value:
         raise InvalidArgument(field, "must not contain spaces, backslashes or control characters")
     origin = origin_of(value)

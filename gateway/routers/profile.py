@@ -13,11 +13,10 @@ from gateway.deps import CurrentUser, JsonBody, ProfileClient
 from gateway.errors import AUTH_ERROR_RESPONSES, COMMON_ERROR_RESPONSES, JSON_BODY_ERROR_RESPONSES
 from gateway.schemas import TokenHistoryPage, UserDataUpdate, UserProfileData
 from service_kit.timestamps import to_timestamp
+from tokens import contract_rules as limits
 from tokens.profile.v1 import profile_service_pb2 as pb
 
 router = APIRouter(prefix="/v1/profile", tags=["profile"], responses={**COMMON_ERROR_RESPONSES, **AUTH_ERROR_RESPONSES})
-
-MAX_PAGE_TOKEN_LEN = 512
 
 
 @router.post(
@@ -79,7 +78,7 @@ async def token_history(
     profile: ProfileClient,
     page_size: Annotated[int, Query(ge=1, le=100, description="Entries per page (default 20).")] = 20,
     page_token: Annotated[
-        str | None, Query(max_length=MAX_PAGE_TOKEN_LEN, description="next_page_token of the previous page.")
+        str | None, Query(max_length=limits.PAGE_TOKEN_MAX_LEN, description="next_page_token of the previous page.")
     ] = None,
 ) -> TokenHistoryPage:
     reply = await profile.call(

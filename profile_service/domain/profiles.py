@@ -8,24 +8,12 @@ from datetime import datetime
 from profile_service.domain.errors import InvalidArgument, ProfileNotFound, ReadOnlyField
 from profile_service.domain.ledger import Writes
 from profile_service.domain.model import Profile
+from tokens import contract_rules as limits
 
-# Fields a user may change about themselves. Everything else is owned by billing or the ledger.
-USER_EDITABLE = frozenset({"email", "display_name", "last_login"})
-READ_ONLY = frozenset(
-    {
-        "uid",
-        "tokens",
-        "has_access",
-        "one_time_purchase",
-        "stripe_customer_id",
-        "purchase_date",
-        "product_id",
-        "price_id",
-        "subscription_status",
-        "current_period_end",
-        "created_at",
-    }
-)
+# Fields UpdateProfile may change (the proto's `editable` option); every other field is owned by billing or
+# the ledger.
+USER_EDITABLE = limits.PROFILE_EDITABLE_BY_SERVICE
+READ_ONLY = limits.PROFILE_FIELDS - USER_EDITABLE
 
 
 def create_profile(existing: Profile | None, uid: str, email: str, now: datetime) -> Writes[tuple[Profile, bool]]:
@@ -59,9 +47,14 @@ class LinkResult:
     linked: bool
 
 
-def link_customer(existing: Profile | None, uid: str, customer_id: str) -> Writes[LinkResult]:
+def link_customer(existing: Profile | None, uid: str, customer_id: str, replaces: str = "") -> Writes[LinkResult]:
+    """Sets the link when unset. With `replaces`, swaps it only while the stored id is still `replaces`
+    (compare-and-set): of racing replacements of one missing customer, the first wins and the others get
+    its id back. Otherwise the stored id is answered unchanged."""
     if existing is None:
         raise ProfileNotFound(uid)
+    if replaces and existing.stripe_customer_id == replaces and customer_id != replaces:
+        return Writes(existing.with_(stripe_customer_id=customer_id), None, LinkResult(customer_id, True))
     if existing.stripe_customer_id:
         return Writes(None, None, LinkResult(existing.stripe_customer_id, existing.stripe_customer_id == customer_id))
     return Writes(existing.with_(stripe_customer_id=customer_id), None, LinkResult(customer_id, True))

@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 from profile_service.domain.errors import InvalidArgument
+from tokens import contract_rules as limits
 
-MAX_UID_LEN = 128
-MAX_KEY_LEN = 255  # Stripe's idempotency key limit; keys are often derived from Stripe ids
-MAX_GRANT_AMOUNT = 1_000_000
-MAX_SPEND_AMOUNT = 1_000_000
-MAX_SOURCE_ENTRIES = 16
-MAX_SOURCE_KEY_LEN = 64
-MAX_SOURCE_VALUE_LEN = 500
-MAX_REASON_LEN = 500
-MAX_EMAIL_LEN = 320
-MAX_DISPLAY_NAME_LEN = 200
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
-MAX_CUSTOMER_ID_LEN = 255
-MAX_STATUS_LEN = 64
 # Firestore refuses document ids over 1500 bytes; a uid is a document id, whatever the character limit says.
 MAX_UID_BYTES = 1500
 # A ledger sequence number is a signed 64-bit integer in every store (SQLite INTEGER, Firestore integer).
@@ -31,8 +18,8 @@ def _printable(value: str) -> bool:
 def uid(value: str, field: str = "uid") -> str:
     if not value:
         raise InvalidArgument(field, "is required")
-    if len(value) > MAX_UID_LEN:
-        raise InvalidArgument(field, f"must be at most {MAX_UID_LEN} characters")
+    if len(value) > limits.UID_MAX_LEN:
+        raise InvalidArgument(field, f"must be at most {limits.UID_MAX_LEN} characters")
     if len(value.encode()) > MAX_UID_BYTES:
         raise InvalidArgument(field, f"must be at most {MAX_UID_BYTES} bytes in UTF-8")
     if "/" in value or not _printable(value) or value.strip() != value:
@@ -47,8 +34,8 @@ def uid(value: str, field: str = "uid") -> str:
 def idempotency_key(value: str, field: str = "idempotency_key") -> str:
     if not value:
         raise InvalidArgument(field, "is required")
-    if len(value) > MAX_KEY_LEN:
-        raise InvalidArgument(field, f"must be at most {MAX_KEY_LEN} characters")
+    if len(value) > limits.IDEMPOTENCY_KEY_MAX_LEN:
+        raise InvalidArgument(field, f"must be at most {limits.IDEMPOTENCY_KEY_MAX_LEN} characters")
     if not _printable(value):
         raise InvalidArgument(field, "must not contain control characters")
     return value
@@ -71,26 +58,26 @@ def bounded_text(value: str, field: str, maximum: int) -> str:
 
 
 def email(value: str, field: str = "email") -> str:
-    bounded_text(value, field, MAX_EMAIL_LEN)
+    bounded_text(value, field, limits.EMAIL_MAX_LEN)
     if value and ("@" not in value or value.strip() != value):
         raise InvalidArgument(field, "must be an email address")
     return value
 
 
 def source(value: dict[str, str], field: str = "source") -> dict[str, str]:
-    if len(value) > MAX_SOURCE_ENTRIES:
-        raise InvalidArgument(field, f"must have at most {MAX_SOURCE_ENTRIES} entries")
+    if len(value) > limits.SOURCE_MAX_ENTRIES:
+        raise InvalidArgument(field, f"must have at most {limits.SOURCE_MAX_ENTRIES} entries")
     for key, item in value.items():
         if not key:
             raise InvalidArgument(field, "keys must not be empty")
-        bounded_text(key, f"{field}.{key[:MAX_SOURCE_KEY_LEN]}", MAX_SOURCE_KEY_LEN)
-        bounded_text(item, f"{field}.{key}", MAX_SOURCE_VALUE_LEN)
+        bounded_text(key, f"{field}.{key[: limits.SOURCE_KEY_MAX_LEN]}", limits.SOURCE_KEY_MAX_LEN)
+        bounded_text(item, f"{field}.{key}", limits.SOURCE_VALUE_MAX_LEN)
     return dict(value)
 
 
 def page_size(value: int, field: str = "page_size") -> int:
     if value == 0:
-        return DEFAULT_PAGE_SIZE
-    if value < 0 or value > MAX_PAGE_SIZE:
-        raise InvalidArgument(field, f"must be between 1 and {MAX_PAGE_SIZE}")
+        return limits.HISTORY_PAGE_SIZE_DEFAULT
+    if value < 0 or value > limits.HISTORY_PAGE_SIZE_MAX:
+        raise InvalidArgument(field, f"must be between 1 and {limits.HISTORY_PAGE_SIZE_MAX}")
     return value

@@ -1,8 +1,7 @@
 """Wire-level checks of the Firestore layout, through FirestoreStore directly (no gRPC service).
 
-They run against the npm @firestore-emulator/server (or a faithful Firestore when FIRESTORE_EMULATOR_HOST is
-set) and only look at document shapes, queries and create() preconditions, which that emulator implements
-faithfully. Nothing here relies on transaction isolation (shared/reference/firestore-node-emulator.md)."""
+They run on Google's Firestore emulator (tests/support/firestore_emulator.py; a project of their own per test)
+and look at document shapes, queries and create() preconditions."""
 
 from __future__ import annotations
 
@@ -52,8 +51,7 @@ SOURCE = {"stripe_event_id": "evt_1", "product_id": "prod_tokens", "price_id": "
 
 @pytest.fixture
 async def store(firestore_host, monkeypatch):
-    host, _faithful = firestore_host
-    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", host)
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_host)
     store = FirestoreStore(project=fresh_project_id())
     await store.start()
     yield store

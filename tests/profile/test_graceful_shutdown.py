@@ -21,16 +21,18 @@ async def test_sigterm_flips_health_to_not_serving_then_exits_cleanly(tmp_path):
                 health_pb2.HealthCheckRequest(service="tokens.profile.v1.ProfileService")
             )
 
+            first = asyncio.Event()
+
             async def follow() -> None:
                 try:
                     async for reply in watch:
                         statuses.append(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+                        first.set()
                 except grpc.RpcError:
                     pass  # the stream ends when the server stops
 
             follower = asyncio.create_task(follow())
-            while not statuses:
-                await asyncio.sleep(0.02)
+            await asyncio.wait_for(first.wait(), 30)
             service.proc.send_signal(signal.SIGTERM)
             code = await asyncio.to_thread(service.proc.wait, 15)
             await asyncio.wait_for(follower, 10)

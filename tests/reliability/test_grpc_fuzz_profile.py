@@ -30,9 +30,7 @@ def fuzz_target(tmp_path_factory):
         for uid in ("u1", "a@b.c", "cs_test_123"):
             stub.CreateProfile(pb.CreateProfileRequest(uid=uid, email="f@example.com"))
             stub.GrantTokens(
-                pb.GrantTokensRequest(
-                    uid=uid, amount=50, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key="seed"
-                )
+                pb.GrantTokensRequest(uid=uid, amount=50, type=pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key="seed")
             )
         yield channel, db
 

@@ -1,187 +1,80 @@
-"""Firestore endpoints for the tests.
+"""Google's Firestore emulator in the test fixtures (the launcher itself is devtools/firestore_emulator.py).
 
-* `start_firestore_emulator()` runs the npm `@firestore-emulator/server` under Node on 127.0.0.1 and a free port
-  (see firestore_emulator.js). It is wire-level only: it does not isolate transactions or make batches atomic
-  (shared/reference/firestore-node-emulator.md). One process can serve a whole session: its state is per project
-  id, so `fresh_project_id()` per test isolates tests.
-* `faithful_firestore_host()` is the FIRESTORE_EMULATOR_HOST the user exported to point the tests at a faithful
-  Firestore (Google's emulator); tests that need isolation/atomicity run only then, else skip with
-  `FAITHFUL_ONLY_REASON`.
+* `firestore_endpoint()` is what fixtures use: a FIRESTORE_EMULATOR_HOST the user exported wins; otherwise one
+  emulator per test process, started on first use and stopped when the last user releases it (or at exit).
+  When the emulator is not installed it skips with the reason.
+* `fresh_project_id()`: the emulator keeps state per project id, so one id per test isolates tests.
 
-The Firestore client reads FIRESTORE_EMULATOR_HOST from the environment, so a test sets it (monkeypatch.setenv
-or `emulator_env`) to the host it uses and the old value comes back afterwards.
+The client finds the emulator through FIRESTORE_EMULATOR_HOST, which a test sets (monkeypatch.setenv or
+`emulator_env`) to the host it uses.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import json
 import os
-import selectors
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
+import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LAUNCHER = Path(__file__).with_name("firestore_emulator.js")
-PACKAGE = "@firestore-emulator/server"
-ENV_VAR = "FIRESTORE_EMULATOR_HOST"
+from devtools.firestore_emulator import ENV_VAR, EmulatorHandle, FirestoreEmulatorUnavailable, start_firestore_emulator
 
-FAITHFUL_ONLY_REASON = (
-    "@firestore-emulator/server does not isolate transactions (see shared/reference/firestore-node-emulator.md); "
-    "set FIRESTORE_EMULATOR_HOST to a faithful Firestore emulator to run this"
-)
-
-# Hosts of node emulators this process started: FIRESTORE_EMULATOR_HOST pointing at one of them (set by a
-# fixture) is not a faithful Firestore.
-_started_hosts: set[str] = set()
+# One emulator per test process, shared by every fixture that asks (tests/profile, tests/reliability).
+_shared: EmulatorHandle | None = None
+_users = 0
+_lock = threading.Lock()
 
 
-class FirestoreEmulatorUnavailable(RuntimeError):
-    """Node or the npm package is missing, or the emulator did not come up. Callers turn this into a skip."""
+def acquire_shared() -> str:
+    """The host of this process's emulator, starting it on first use."""
+    global _shared, _users
+    with _lock:
+        if _shared is None or not _shared.running:
+            _shared = start_firestore_emulator()
+        _users += 1
+        return _shared.host
 
 
-@dataclass
-class EmulatorHandle:
-    host: str  # "127.0.0.1:PORT", the value for FIRESTORE_EMULATOR_HOST
-    port: int
-    process: subprocess.Popen
-    _stderr: object = field(repr=False, default=None)
-    _stderr_after_stop: str | None = field(repr=False, default=None)
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def stderr_text(self) -> str:
-        """What the emulator printed on stderr: where its real error messages go (the client sees UNKNOWN)."""
-        if self._stderr_after_stop is not None:
-            return self._stderr_after_stop
-        if self._stderr is None:
-            return ""
-        self._stderr.flush()
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        _started_hosts.discard(self.host)
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()  # the launcher exits when its stdin closes
-            try:
-                self.process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout=3)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(timeout=3)
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        if self._stderr is not None and self._stderr_after_stop is None:
-            with contextlib.suppress(OSError, ValueError):
-                self._stderr_after_stop = self.stderr_text()
-                self._stderr.close()
-
-    def __enter__(self) -> EmulatorHandle:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+def release_shared() -> None:
+    global _shared, _users
+    with _lock:
+        _users -= 1
+        if _users <= 0 and _shared is not None:
+            _shared.stop()
+            _shared, _users = None, 0
 
 
-def _check_prerequisites() -> str:
-    node = shutil.which("node")
-    if node is None:
-        raise FirestoreEmulatorUnavailable("node is not on PATH (needed for @firestore-emulator/server)")
-    if not (REPO_ROOT / "node_modules" / PACKAGE / "package.json").is_file():
-        raise FirestoreEmulatorUnavailable(
-            f"{PACKAGE} is not installed in {REPO_ROOT / 'node_modules'} (run make install)"
-        )
-    return node
+def user_emulator_host() -> str | None:
+    """FIRESTORE_EMULATOR_HOST the user exported before the tests started: it overrides the started emulator."""
+    return _USER_HOST
 
 
-def start_firestore_emulator(timeout: float = 20.0) -> EmulatorHandle:
-    """Starts the node emulator on 127.0.0.1 and a free port; returns when the port answers.
+_USER_HOST = os.environ.get(ENV_VAR, "").strip() or None  # read at import, before any fixture sets it
 
-    Raises FirestoreEmulatorUnavailable (with the reason) when it cannot."""
-    node = _check_prerequisites()
-    stderr = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        [node, str(LAUNCHER), "--host", "127.0.0.1", "--port", "0"],
-        cwd=REPO_ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-    )
-    handle = EmulatorHandle(host="", port=0, process=process, _stderr=stderr)
+
+@contextlib.contextmanager
+def firestore_endpoint() -> Iterator[str]:
+    """pytest-friendly: yields the FIRESTORE_EMULATOR_HOST to use. Skips the test (saying why) when Google's
+    emulator is not installed. Meant for a session-scoped sync fixture:
+
+        @pytest.fixture(scope="session")
+        def firestore_host():
+            with firestore_endpoint() as host:
+                yield host
+    """
+    import pytest
+
+    if _USER_HOST:
+        yield _USER_HOST
+        return
     try:
-        port = _read_port(process, timeout)
-        handle.port = port
-        handle.host = f"127.0.0.1:{port}"
-        _wait_for_port(port, process, timeout)
-    except BaseException as exc:
-        detail = handle.stderr_text().strip()
-        handle.stop()
-        if isinstance(exc, FirestoreEmulatorUnavailable):
-            raise FirestoreEmulatorUnavailable(f"{exc}{': ' + detail if detail else ''}") from None
-        raise
-    _started_hosts.add(handle.host)
-    atexit.register(handle.stop)
-    return handle
-
-
-def _read_port(process: subprocess.Popen, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while b"\n" not in buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FirestoreEmulatorUnavailable(f"the emulator did not report its port within {timeout:.0f}s")
-            if not selector.select(remaining):
-                continue
-            chunk = os.read(process.stdout.fileno(), 4096)
-            if not chunk:
-                raise FirestoreEmulatorUnavailable(f"the emulator exited with status {process.wait()}")
-            buffer += chunk
+        host = acquire_shared()
+    except FirestoreEmulatorUnavailable as exc:
+        pytest.skip(str(exc))
     try:
-        return int(json.loads(buffer.split(b"\n", 1)[0])["port"])
-    except (ValueError, KeyError) as exc:
-        raise FirestoreEmulatorUnavailable(f"unexpected emulator output {buffer!r}") from exc
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise FirestoreEmulatorUnavailable(f"the emulator exited with status {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise FirestoreEmulatorUnavailable(f"nothing answers on 127.0.0.1:{port}") from None
-            time.sleep(0.05)
-
-
-def faithful_firestore_host() -> str | None:
-    """FIRESTORE_EMULATOR_HOST when the user points the tests at a faithful Firestore, else None."""
-    host = os.environ.get(ENV_VAR, "").strip()
-    if not host or host in _started_hosts:
-        return None
-    return host
+        yield host
+    finally:
+        release_shared()
 
 
 def fresh_project_id(prefix: str = "test") -> str:
@@ -201,36 +94,3 @@ def emulator_env(host: str) -> Iterator[str]:
             os.environ.pop(ENV_VAR, None)
         else:
             os.environ[ENV_VAR] = previous
-
-
-@contextlib.contextmanager
-def firestore_endpoint() -> Iterator[tuple[str, bool]]:
-    """pytest-friendly: yields (host, faithful). A faithful host from the environment is used as is; otherwise a
-    node emulator is started for the block and stopped after it. Skips the test (with the reason) when neither
-    is available. Meant for a session-scoped sync fixture:
-
-        @pytest.fixture(scope="session")
-        def firestore_host():
-            with firestore_endpoint() as endpoint:
-                yield endpoint
-    """
-    import pytest
-
-    faithful = faithful_firestore_host()
-    if faithful:
-        yield faithful, True
-        return
-    try:
-        handle = start_firestore_emulator()
-    except FirestoreEmulatorUnavailable as exc:
-        pytest.skip(f"Firestore emulator unavailable: {exc}")
-    with handle:
-        yield handle.host, False
-
-
-def require_faithful(faithful: bool) -> None:
-    """Skips the calling test unless the endpoint isolates transactions."""
-    if not faithful:
-        import pytest
-
-        pytest.skip(FAITHFUL_ONLY_REASON)

@@ -3,6 +3,7 @@ service's ledger with its idempotency, clamping and entitlement-ordering rules. 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 
 import grpc
@@ -14,7 +15,10 @@ from billing_service.stripe_records import (
     CheckoutSessionRecord,
     CheckoutSessionRequest,
     CustomerRecord,
+    DisputeRecord,
+    EventRecord,
     PaymentIntentRecord,
+    PortalSessionRecord,
     PriceRecord,
     RefundRecord,
     SubscriptionRecord,
@@ -36,6 +40,9 @@ class FakeStripe:
     subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
     charges: dict[str, ChargeRecord] = field(default_factory=dict)
     refunds: dict[str, list[RefundRecord]] = field(default_factory=dict)  # by charge, newest first
+    disputes: list[DisputeRecord] = field(default_factory=list)  # newest first
+    events: list[EventRecord] = field(default_factory=list)  # newest first
+    portal_sessions: list[tuple[str, str]] = field(default_factory=list)  # (customer, return_url)
     # idempotency key -> (parameters, result)
     keys: dict[str, tuple[object, object]] = field(default_factory=dict)
     created_sessions: list[CheckoutSessionRequest] = field(default_factory=list)
@@ -85,6 +92,7 @@ class FakeStripe:
             client_reference_id=request.uid,
             metadata_uid=request.uid,
             customer_id=request.customer_id,
+            created=int(time.time()),
         )
         self.sessions[session.id] = session
         self.keys[idempotency_key] = (request, session)
@@ -122,6 +130,45 @@ class FakeStripe:
         self.calls.append(f"list_refunds {charge_id}")
         return list(self.refunds.get(charge_id, []))
 
+    async def retrieve_refund(self, refund_id: str) -> RefundRecord:
+        for listed in self.refunds.values():
+            for refund in listed:
+                if refund.id == refund_id:
+                    return refund
+        raise _not_found("refund", refund_id)
+
+    async def retrieve_dispute(self, dispute_id: str) -> DisputeRecord:
+        for dispute in self.disputes:
+            if dispute.id == dispute_id:
+                return dispute
+        raise _not_found("dispute", dispute_id)
+
+    async def list_disputes(self, charge_id: str) -> list[DisputeRecord]:
+        return [d for d in self.disputes if d.charge_id == charge_id]
+
+    async def list_complete_checkout_sessions(self, created_gte: int) -> list[CheckoutSessionRecord]:
+        self.calls.append("list_complete_checkout_sessions")
+        found = [s for s in self.sessions.values() if s.status == "complete" and s.created >= created_gte]
+        return [replace(s, line_items=None) for s in reversed(found)]
+
+    async def list_refunds_since(self, created_gte: int) -> list[RefundRecord]:
+        found = [r for listed in self.refunds.values() for r in listed if r.created >= created_gte]
+        return sorted(found, key=lambda r: -r.created)
+
+    async def list_disputes_since(self, created_gte: int) -> list[DisputeRecord]:
+        return [d for d in self.disputes if d.created >= created_gte]
+
+    async def list_events_since(self, type_pattern: str, created_gte: int) -> list[EventRecord]:
+        prefix = type_pattern.removesuffix("*")
+        return [e for e in self.events if e.type.startswith(prefix) and e.created >= created_gte]
+
+    async def create_billing_portal_session(self, customer_id: str, return_url: str) -> PortalSessionRecord:
+        if customer_id not in self.customers:
+            raise _not_found("customer", customer_id)
+        self.portal_sessions.append((customer_id, return_url))
+        n = len(self.portal_sessions)
+        return PortalSessionRecord(f"bps_{n}", f"https://portal.test/bps_{n}")
+
     # --- test helpers: what Stripe would do ---------------------------------------------------------
 
     def pay(self, session_id: str, line_items: tuple[object, ...], amount: int = 500) -> ChargeRecord:
@@ -139,6 +186,21 @@ class FakeStripe:
         charge = ChargeRecord(f"ch_{n}", amount, "usd", f"pi_{n}", refunds=())
         self.charges[charge.id] = charge
         return charge
+
+    def dispute(self, charge_id: str, status: str = "needs_response", created: int = 30) -> DisputeRecord:
+        charge = self.charges[charge_id]
+        dispute = DisputeRecord(
+            f"dp_{charge_id}_{len(self.disputes) + 1}", charge_id, charge.amount, "usd", status, "fraudulent", created
+        )
+        self.disputes.insert(0, dispute)
+        return dispute
+
+    def set_status(self, object_id: str, status: str) -> None:
+        """A refund that failed, a dispute closed: Stripe's state changes."""
+        self.disputes = [replace(d, status=status) if d.id == object_id else d for d in self.disputes]
+        for charge_id, listed in self.refunds.items():
+            self.refunds[charge_id] = [replace(r, status=status) if r.id == object_id else r for r in listed]
+            self.charges[charge_id] = replace(self.charges[charge_id], refunds=tuple(self.refunds[charge_id]))
 
     def refund(self, charge_id: str, amount: int, created: int, status: str = "succeeded") -> RefundRecord:
         listed = self.refunds.setdefault(charge_id, [])
@@ -158,6 +220,8 @@ class _Entry:
     params: tuple[object, ...]
     balance_after: int
     shortfall: int = 0
+    debt_settled: int = 0
+    debt_added: int = 0
 
 
 @dataclass
@@ -169,6 +233,7 @@ class FakeProfile:
     profiles: dict[str, ppb.UserProfile] = field(default_factory=dict)
     entries: dict[tuple[str, str], _Entry] = field(default_factory=dict)
     entitlements_as_of: dict[str, int] = field(default_factory=dict)
+    debt: dict[str, int] = field(default_factory=dict)
 
     def add(self, uid: str, tokens: int = 0, customer_id: str = "") -> None:
         self.profiles[uid] = ppb.UserProfile(
@@ -208,12 +273,17 @@ class FakeProfile:
                     method, grpc.StatusCode.ALREADY_EXISTS, "IDEMPOTENCY_KEY_REUSED", "idempotency_key"
                 )
             return existing, True
-        shortfall = 0
+        shortfall = settled = 0
         if amount < 0 and profile.tokens + amount < 0:
             shortfall = -(profile.tokens + amount)
             amount = -profile.tokens
+        if amount > 0:
+            settled = min(self.debt.get(uid, 0), amount)
+            amount -= settled
+        self.debt[uid] = self.debt.get(uid, 0) + shortfall - settled
         profile.tokens += amount
-        entry = _Entry(amount, params, profile.tokens, shortfall)
+        profile.debt = self.debt[uid]
+        entry = _Entry(amount, params, profile.tokens, shortfall, settled, shortfall)
         self.entries[(uid, key)] = entry
         return entry, False
 
@@ -221,16 +291,44 @@ class FakeProfile:
         self, uid: str, amount: int, idempotency_key: str, source: dict[str, str]
     ) -> ppb.GrantTokensResponse:
         entry, replay = self._apply("GrantTokens", uid, idempotency_key, amount, (amount, sorted(source.items())))
-        return ppb.GrantTokensResponse(
-            entry=ppb.TokenTransaction(amount=entry.amount), balance=entry.balance_after, already_applied=replay
+        return ppb.GrantTokensResponse(entry=self._pb(entry), balance=entry.balance_after, already_applied=replay)
+
+    @staticmethod
+    def _pb(entry: _Entry) -> ppb.TokenTransaction:
+        return ppb.TokenTransaction(
+            amount=entry.amount,
+            balance_after=entry.balance_after,
+            shortfall=entry.shortfall,
+            debt_settled=entry.debt_settled,
+            debt_added=entry.debt_added,
         )
+
+    async def get_ledger_entry(self, uid: str, idempotency_key: str) -> ppb.TokenTransaction | None:
+        self._get("GetLedgerEntry", uid)
+        entry = self.entries.get((uid, idempotency_key))
+        return None if entry is None else self._pb(entry)
+
+    async def grant_reversal(
+        self, uid: str, amount: int, idempotency_key: str, source: dict[str, str]
+    ) -> ppb.GrantTokensResponse:
+        entry, replay = self._apply("GrantTokens", uid, idempotency_key, amount, (amount, sorted(source.items())))
+        return ppb.GrantTokensResponse(entry=self._pb(entry), balance=entry.balance_after, already_applied=replay)
+
+    async def replace_stripe_customer(
+        self, uid: str, customer_id: str, replaces_customer_id: str
+    ) -> ppb.LinkStripeCustomerResponse:
+        profile = self._get("LinkStripeCustomer", uid)
+        if profile.stripe_customer_id == replaces_customer_id:
+            profile.stripe_customer_id = customer_id
+            return ppb.LinkStripeCustomerResponse(customer_id=customer_id, linked=True)
+        return await self.link_stripe_customer(uid, customer_id)
 
     async def revoke(
         self, uid: str, amount: int, idempotency_key: str, reason: str, source: dict[str, str]
     ) -> ppb.RevokeTokensResponse:
         entry, replay = self._apply("RevokeTokens", uid, idempotency_key, -amount, (amount, reason))
         return ppb.RevokeTokensResponse(
-            entry=ppb.TokenTransaction(amount=entry.amount),
+            entry=self._pb(entry),
             balance=entry.balance_after,
             shortfall=entry.shortfall,
             already_applied=replay,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billing_service.domain import keys, validation
-from billing_service.domain.catalogue import MAX_QUANTITY, Catalogue, CatalogueEntry, PriceMode
+from billing_service.domain.catalogue import Catalogue, CatalogueEntry, PriceMode
 from billing_service.domain.checkout import checkout_line
 from billing_service.domain.entitlements import SubscriptionState, from_subscription, from_subscriptions
 from billing_service.domain.errors import InvalidArgument
@@ -18,6 +18,7 @@ from billing_service.domain.outcomes import (
 )
 from billing_service.domain.purchase import LineItem, claimed_by_only, purchase_from_line_items, session_owner
 from billing_service.domain.refunds import RefundLine, refund_shares
+from tokens import contract_rules as limits
 
 PACK = CatalogueEntry("price_pack", PriceMode.PAYMENT, 5, "5 tokens", product_id="prod_pack")
 BIG = CatalogueEntry("price_big", PriceMode.PAYMENT, 50, "50 tokens", product_id="prod_big")
@@ -58,7 +59,7 @@ def test_checkout_line_defaults_mode_and_quantity():
         ("price_nope", None, 1, "price_id", "UNKNOWN_PRICE"),
         ("price_pack", PriceMode.SUBSCRIPTION, 1, "mode", "MODE_MISMATCH"),
         ("price_monthly", None, 2, "quantity", "INVALID_FIELD"),
-        ("price_pack", None, MAX_QUANTITY + 1, "quantity", "INVALID_FIELD"),
+        ("price_pack", None, limits.CHECKOUT_QUANTITY_MAX + 1, "quantity", "INVALID_FIELD"),
         ("price_pack", None, -1, "quantity", "INVALID_FIELD"),
     ],
 )

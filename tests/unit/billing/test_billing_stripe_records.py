@@ -8,6 +8,9 @@ from billing_service.stripe_records import (
     charge_record,
     checkout_session_record,
     customer_record,
+    dispute_record,
+    event_record,
+    portal_session_record,
     refund_record,
     subscription_record,
 )
@@ -63,3 +66,42 @@ def test_refund_and_customer():
         == "ch_1"
     )
     assert customer_record({"id": "cus_1", "email": None, "metadata": {"uid": "u1"}}).uid == "u1"
+
+
+def test_dispute_event_and_portal_session():
+    dispute = dispute_record(
+        {
+            "id": "dp_1",
+            "charge": {"id": "ch_1", "object": "charge"},
+            "amount": 500,
+            "currency": "usd",
+            "status": "needs_response",
+            "reason": "fraudulent",
+            "created": 9,
+            "payment_intent": "pi_1",
+        }
+    )
+    assert (dispute.id, dispute.charge_id, dispute.amount, dispute.status, dispute.payment_intent_id) == (
+        "dp_1",
+        "ch_1",
+        500,
+        "needs_response",
+        "pi_1",
+    )
+    event = event_record(
+        {
+            "id": "evt_1",
+            "type": "customer.subscription.deleted",
+            "created": 11,
+            "data": {"object": {"id": "sub_1", "customer": "cus_1"}},
+        }
+    )
+    assert (event.type, event.created, event.object_id, event.customer_id) == (
+        "customer.subscription.deleted",
+        11,
+        "sub_1",
+        "cus_1",
+    )
+    assert event_record({"id": "evt_2", "type": "x", "created": 1, "data": {"object": {"id": "o"}}}).customer_id == ""
+    portal = portal_session_record({"id": "bps_1", "url": "https://billing.stripe.com/p/session/x", "customer": "c"})
+    assert (portal.id, portal.url) == ("bps_1", "https://billing.stripe.com/p/session/x")

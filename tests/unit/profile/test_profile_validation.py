@@ -20,7 +20,7 @@ from profile_service.domain.errors import InvalidArgument
 )
 def test_ids_firestore_refuses_are_invalid_uids(uid, monkeypatch):
     # The byte limit holds whatever the character limit becomes (the proto may raise it).
-    monkeypatch.setattr(validation, "MAX_UID_LEN", 10_000)
+    monkeypatch.setattr(validation.limits, "UID_MAX_LEN", 10_000)
     with pytest.raises(InvalidArgument) as caught:
         validation.uid(uid)
     assert caught.value.field == "uid" and caught.value.reason == "INVALID_FIELD"

@@ -1,0 +1,227 @@
+"""Reconciliation and the billing portal over the fakes (fakes.py), and reconciliation's pure rules."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import grpc
+import pytest
+import stripe
+
+from billing_service.billing import Billing
+from billing_service.domain.catalogue import Catalogue, CatalogueEntry, PriceMode
+from billing_service.domain.errors import InvalidArgument, NoStripeCustomer
+from billing_service.domain.purchase import LineItem
+from billing_service.domain.reconciliation import (
+    ItemOutcome,
+    Kind,
+    ReconciliationReport,
+    Tally,
+    is_paid_payment_session,
+    unique_in_order,
+    window_start,
+)
+from billing_service.error_mapping import to_rpc_error
+from billing_service.settings import BillingSettings
+from billing_service.stripe_records import DisputeRecord, EventRecord, SubscriptionRecord
+from tests.unit.billing.fakes import FakeProfile, FakeStripe
+
+CATALOGUE = Catalogue(
+    [
+        CatalogueEntry("price_pack", PriceMode.PAYMENT, 5, "5 tokens"),
+        CatalogueEntry("price_monthly", PriceMode.SUBSCRIPTION, 0, "Monthly"),
+    ]
+)
+NOW = int(time.time())
+
+
+@pytest.fixture
+def fakes() -> tuple[FakeStripe, FakeProfile, Billing]:
+    stripe_fake, profile = FakeStripe(), FakeProfile()
+    return stripe_fake, profile, Billing(BillingSettings(_env_file=None), CATALOGUE, stripe_fake, profile)
+
+
+async def _paid(stripe_fake: FakeStripe, billing: Billing, uid: str, quantity: int = 1) -> tuple[str, str]:
+    created = await billing.checkout.create_session(
+        uid=uid,
+        price_id="price_pack",
+        mode=None,
+        quantity=quantity,
+        success_url="",
+        cancel_url="",
+        request_id="",
+        email="",
+    )
+    charge = stripe_fake.pay(created.session_id, (LineItem("price_pack", quantity),), amount=500 * quantity)
+    return created.session_id, charge.id
+
+
+# --- pure rules --------------------------------------------------------------------------------------------
+
+
+def test_window_is_the_last_n_hours_within_the_events_api_retention():
+    assert window_start(100_000.9, 2) == 100_000 - 7200
+    for bad in (0, 721):
+        with pytest.raises(ValueError):
+            window_start(NOW, bad)
+
+
+def test_only_paid_payment_sessions_are_reconciled():
+    assert is_paid_payment_session("payment", "paid")
+    assert is_paid_payment_session("payment", "no_payment_required")
+    assert not is_paid_payment_session("payment", "unpaid")
+    assert not is_paid_payment_session("subscription", "paid")
+
+
+def test_unique_in_order():
+    assert unique_in_order(["ch_2", "ch_1", "ch_2", "", "ch_3"]) == ["ch_2", "ch_1", "ch_3"]
+
+
+def test_report_tallies_per_kind_and_fails_when_anything_failed():
+    report = ReconciliationReport(since=0, since_hours=72)
+    report.add(Kind.CHECKOUT, "cs_1", ItemOutcome.APPLIED)
+    report.add(Kind.CHECKOUT, "cs_2", ItemOutcome.ALREADY_APPLIED)
+    report.add(Kind.REFUND, "re_1", ItemOutcome.NOTHING_TO_APPLY)
+    report.add(Kind.DISPUTE, "dp_1", ItemOutcome.REPORTED, "charge ch_1, 500 usd, needs_response (fraudulent)")
+    assert report.tally(Kind.CHECKOUT) == Tally(found=2, applied=1, already_applied=1)
+    assert (report.applied, report.exit_code) == (1, 0)
+    lines = report.lines()
+    assert lines[0] == "reconcile: Stripe objects created since 1970-01-01T00:00:00Z (last 72 h)"
+    assert "checkout sessions (paid, payment mode): found 2, applied 1, already applied 1" in lines[1]
+    assert "  dispute dp_1: charge ch_1, 500 usd, needs_response (fraudulent)" in lines
+    assert lines[-1] == "result: ok: applied 1, failed 0"
+
+    report.add(Kind.REFUND, "re_2", ItemOutcome.FAILED, "RpcCallError UNAVAILABLE: down")
+    assert report.exit_code == 1
+    assert "  FAILED refunds re_2: RpcCallError UNAVAILABLE: down" in report.lines()
+    assert report.lines()[-1] == "result: FAILED: applied 1, failed 1"
+
+
+# --- reconciliation over the fakes ---------------------------------------------------------------------
+
+
+async def test_paid_sessions_are_granted_once_and_a_second_run_changes_nothing(fakes):
+    stripe_fake, profile, billing = fakes
+    sessions = [(await _paid(stripe_fake, billing, "u1", quantity=q))[0] for q in (1, 2)]
+    open_session = await billing.checkout.create_session(
+        uid="u2", price_id="price_pack", mode=None, quantity=1, success_url="", cancel_url="", request_id="", email=""
+    )
+    await billing.fulfilment.fulfil(sessions[0])  # the webhook did arrive for this one
+
+    first = await billing.reconciliation.run(72)
+    assert first.tally(Kind.CHECKOUT) == Tally(found=2, applied=1, already_applied=1)
+    assert profile.profiles["u1"].tokens == 15
+    assert open_session.session_id not in {r.object_id for r in first.results}
+
+    entries = dict(profile.entries)
+    second = await billing.reconciliation.run(72)
+    assert second.tally(Kind.CHECKOUT) == Tally(found=2, already_applied=2)
+    assert (second.applied, profile.entries, profile.profiles["u1"].tokens) == (0, entries, 15)
+
+
+async def test_sessions_outside_the_window_are_not_listed(fakes):
+    stripe_fake, profile, billing = fakes
+    session_id, _ = await _paid(stripe_fake, billing, "u1")
+    stripe_fake.sessions[session_id] = replace(stripe_fake.sessions[session_id], created=NOW - 3 * 3600)
+    assert (await billing.reconciliation.run(2)).tally(Kind.CHECKOUT).found == 0
+    assert (await billing.reconciliation.run(4)).tally(Kind.CHECKOUT).applied == 1
+
+
+async def test_refunds_are_clawed_back_once_and_failed_ones_take_nothing(fakes):
+    stripe_fake, profile, billing = fakes
+    _, charge_id = await _paid(stripe_fake, billing, "u1", quantity=2)  # 10 tokens for 1000
+    done = stripe_fake.refund(charge_id, 500, created=NOW - 60)
+    bounced = stripe_fake.refund(charge_id, 100, created=NOW - 30, status="failed")
+
+    first = await billing.reconciliation.run(72)
+    outcomes = {r.object_id: r.outcome for r in first.results if r.kind is Kind.REFUND}
+    assert outcomes == {done.id: ItemOutcome.APPLIED, bounced.id: ItemOutcome.NOTHING_TO_APPLY}
+    assert profile.profiles["u1"].tokens == 5  # granted by reconcile too (the session is in the window)
+    again = await billing.reconciliation.run(72)
+    assert again.tally(Kind.REFUND) == Tally(found=2, already_applied=1, nothing_to_apply=1)
+    assert profile.profiles["u1"].tokens == 5
+
+
+async def test_one_failure_is_reported_and_the_others_still_apply(fakes):
+    stripe_fake, profile, billing = fakes
+    first, _ = await _paid(stripe_fake, billing, "u1")
+    second, _ = await _paid(stripe_fake, billing, "u2")
+    del profile.profiles["u1"]  # the grant to u1 fails (NOT_FOUND from the profile service)
+    profile.add("u2")
+    report = await billing.reconciliation.run(72)
+    by_id = {r.object_id: r for r in report.results}
+    assert by_id[first].outcome is ItemOutcome.FAILED and "PROFILE_NOT_FOUND" in by_id[first].detail
+    assert by_id[second].outcome is ItemOutcome.APPLIED
+    assert report.exit_code == 1
+
+
+async def test_a_listing_that_fails_is_a_failure_not_zero_found(fakes):
+    stripe_fake, _, billing = fakes
+
+    async def unreachable(created_gte: int) -> list:
+        raise stripe.APIConnectionError("down")
+
+    stripe_fake.list_refunds_since = unreachable  # type: ignore[method-assign]
+    report = await billing.reconciliation.run(72)
+    assert [kind for kind, _ in report.listing_failures] == [Kind.REFUND]
+    assert (report.tally(Kind.REFUND).found, report.failed, report.exit_code) == (0, 1, 1)
+    assert "  FAILED listing refunds: APIConnectionError: down" in report.lines()
+    assert report.lines()[-1] == "result: FAILED: applied 0, failed 1"
+
+
+async def test_disputes_are_only_reported(fakes):
+    stripe_fake, profile, billing = fakes
+    _, charge_id = await _paid(stripe_fake, billing, "u1")
+    await billing.reconciliation.run(72)
+    stripe_fake.disputes.append(DisputeRecord("dp_1", charge_id, 500, "usd", "needs_response", "fraudulent", NOW))
+    report = await billing.reconciliation.run(72)
+    (dispute,) = [r for r in report.results if r.kind is Kind.DISPUTE]
+    assert (dispute.object_id, dispute.outcome) == ("dp_1", ItemOutcome.REPORTED)
+    assert charge_id in dispute.detail and "needs_response" in dispute.detail
+    assert (report.applied, profile.profiles["u1"].tokens) == (0, 5)
+
+
+async def test_subscription_changes_refresh_each_customer_once_and_only_when_different(fakes):
+    stripe_fake, profile, billing = fakes
+    profile.add("u1")
+    stripe_fake.subscriptions["sub_1"] = SubscriptionRecord("sub_1", "canceled", "cus_1", "u1", 100)
+    stripe_fake.subscriptions["sub_2"] = SubscriptionRecord("sub_2", "active", "cus_1", "u1", 200)
+    stripe_fake.events = [
+        EventRecord("evt_2", "customer.subscription.deleted", NOW - 10, "sub_1", "cus_1"),
+        EventRecord("evt_1", "customer.subscription.created", NOW - 20, "sub_2", "cus_1"),
+    ]
+    report = await billing.reconciliation.run(72)
+    assert report.tally(Kind.SUBSCRIPTION) == Tally(found=1, applied=1)
+    assert (profile.profiles["u1"].has_access, profile.profiles["u1"].subscription_status) == (True, "active")
+    as_of = profile.entitlements_as_of["u1"]
+    again = await billing.reconciliation.run(72)
+    assert again.tally(Kind.SUBSCRIPTION) == Tally(found=1, already_applied=1)
+    assert profile.entitlements_as_of["u1"] == as_of  # nothing written
+
+
+# --- billing portal --------------------------------------------------------------------------------------
+
+
+async def test_portal_is_for_the_linked_customer_only(fakes):
+    stripe_fake, profile, billing = fakes
+    await _paid(stripe_fake, billing, "u1")  # links cus_1
+    url = await billing.portal.create_session("u1", "http://localhost:8080/account")
+    assert url == "https://portal.test/bps_1"
+    assert stripe_fake.portal_sessions == [("cus_1", "http://localhost:8080/account")]
+
+    profile.add("u2")
+    for uid in ("u2", "nobody"):
+        with pytest.raises(NoStripeCustomer):
+            await billing.portal.create_session(uid, "http://localhost:8080/account")
+    for bad in ("", "https://evil.example/", "ftp://localhost:8080/"):
+        with pytest.raises(InvalidArgument) as info:
+            await billing.portal.create_session("u1", bad)
+        assert info.value.field == "return_url"
+    assert len(stripe_fake.portal_sessions) == 1
+
+
+def test_no_stripe_customer_is_failed_precondition():
+    spec = to_rpc_error(NoStripeCustomer())
+    assert spec is not None
+    assert (spec.code, spec.reason, spec.field) == (grpc.StatusCode.FAILED_PRECONDITION, "NO_STRIPE_CUSTOMER", "uid")
