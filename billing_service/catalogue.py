@@ -7,6 +7,7 @@ import json
 
 from billing_service.domain.catalogue import MAX_TOKENS_PER_UNIT, Catalogue, CatalogueEntry, PriceMode
 from billing_service.settings import BillingSettings
+from service_kit.startup import ConfigurationError
 
 
 def _entry_from_json(item: object, index: int) -> CatalogueEntry:
@@ -64,3 +65,11 @@ def build_catalogue(settings: BillingSettings) -> Catalogue:
             )
         )
     return Catalogue(entries)
+
+
+def catalogue_from_settings(settings: BillingSettings) -> Catalogue:
+    """build_catalogue, with a bad BILLING_CATALOGUE as a start-up ConfigurationError naming it."""
+    try:
+        return build_catalogue(settings)
+    except (ValueError, TypeError, KeyError) as exc:  # JSONDecodeError is a ValueError
+        raise ConfigurationError("BILLING_CATALOGUE", str(exc).removeprefix("BILLING_CATALOGUE ")) from None

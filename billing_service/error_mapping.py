@@ -18,7 +18,7 @@ def to_rpc_error(exc: Exception) -> RpcErrorSpec | None:
             return RpcErrorSpec(grpc.StatusCode.INVALID_ARGUMENT, exc.message, exc.reason, exc.field)
         case errors.NotYourSession():
             return RpcErrorSpec(grpc.StatusCode.PERMISSION_DENIED, exc.message, exc.reason, exc.field)
-        case errors.AlreadySubscribed():
+        case errors.AlreadySubscribed() | errors.NoStripeCustomer():
             return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, exc.reason, exc.field)
         case errors.Unattributable():
             return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, exc.reason)

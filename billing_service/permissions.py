@@ -6,5 +6,11 @@ _SERVICE = "/tokens.billing.v1.BillingService/"
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     _SERVICE + name: frozenset({"gateway"})
-    for name in ("ListPrices", "CreateCheckoutSession", "FulfillCheckoutSession", "HandleStripeWebhook")
+    for name in (
+        "ListPrices",
+        "CreateCheckoutSession",
+        "FulfillCheckoutSession",
+        "HandleStripeWebhook",
+        "CreateBillingPortalSession",
+    )
 }

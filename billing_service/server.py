@@ -7,11 +7,13 @@ from collections.abc import Callable, Sequence
 
 import grpc
 import stripe
+from prometheus_client import CollectorRegistry
 
 from billing_service.billing import Billing
 from billing_service.catalogue import build_catalogue
 from billing_service.domain.catalogue import Catalogue
 from billing_service.error_mapping import to_rpc_error
+from billing_service.observability import BillingMetrics
 from billing_service.permissions import PERMISSIONS
 from billing_service.profile_client import PROFILE_SERVICE, ProfileClient
 from billing_service.servicer import BillingServicer
@@ -65,9 +67,11 @@ def create_server(
             owns_channel=owns_channel,
         )
     )
-    gateway = StripeGateway(stripe_client or build_stripe_client(settings), owns_client=stripe_client is None)
+    registry = CollectorRegistry(auto_describe=True)  # gRPC series (service_kit) + webhook and Stripe series
+    metrics = BillingMetrics(registry)
+    gateway = StripeGateway(stripe_client or build_stripe_client(settings, metrics), owns_client=stripe_client is None)
     billing = Billing(settings, _catalogue(settings), gateway, profile)
-    webhooks = WebhookHandler(billing, settings.stripe_webhook_secret, settings.webhook_tolerance_s)
+    webhooks = WebhookHandler(billing, settings.stripe_webhook_secret, settings.webhook_tolerance_s, metrics)
     servicer = BillingServicer(billing, webhooks, profile)
     serving = build_service_server(
         settings,
@@ -79,5 +83,6 @@ def create_server(
         extra_interceptors=extra_interceptors,
         listen_setting="BILLING_LISTEN",
         closers=[profile.close, gateway.close],
+        registry=registry,
     )
     return serving, serving.port

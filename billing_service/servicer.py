@@ -57,6 +57,12 @@ class BillingServicer(pb_grpc.BillingServiceServicer):
             already_applied=result.already_applied,
         )
 
+    async def CreateBillingPortalSession(
+        self, request: pb.CreateBillingPortalSessionRequest, context: Context
+    ) -> pb.CreateBillingPortalSessionResponse:
+        url = await self._billing.portal.create_session(request.uid, request.return_url)
+        return pb.CreateBillingPortalSessionResponse(url=url)
+
     async def HandleStripeWebhook(
         self, request: pb.HandleStripeWebhookRequest, context: Context
     ) -> pb.HandleStripeWebhookResponse:

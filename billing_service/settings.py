@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from billing_service.domain.reconciliation import DEFAULT_SINCE_HOURS, MAX_SINCE_HOURS
 from service_kit.settings import CommonSettings
 
 # Values that only make sense against the local stand-in. Production refuses them.
@@ -27,6 +28,8 @@ def _split_origins(value: object) -> object:
 
 class BillingSettings(CommonSettings):
     billing_listen: str = "127.0.0.1:50052"
+    # Prometheus metrics (GET /metrics) on their own address, never the public one; empty = not served.
+    metrics_listen: str = "127.0.0.1:9462"
     profile_target: str = "127.0.0.1:50051"
     profile_timeout_s: float = Field(5.0, gt=0, le=120)
 
@@ -37,6 +40,9 @@ class BillingSettings(CommonSettings):
     stripe_timeout_s: float = Field(20.0, gt=0, le=120)
     stripe_max_network_retries: int = Field(2, ge=0, le=10)
     webhook_tolerance_s: int = Field(300, ge=1, le=3600)
+    # Reconciliation in the background: every this many seconds (0: off), over the last N hours.
+    reconcile_interval_s: float = Field(0.0, ge=0, le=86_400)
+    reconcile_since_hours: int = Field(DEFAULT_SINCE_HOURS, ge=1, le=MAX_SINCE_HOURS)
 
     # The default catalogue mirrors the original: one one-time pack of 5 tokens, one subscription.
     stripe_onetime_price_id: str = "price_onetime_5_tokens"

@@ -4,33 +4,54 @@ maps them to gRPC in one table."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import stripe
-from stripe.params import CustomerCreateParams, RefundListParams, SubscriptionListParams
-from stripe.params.checkout import SessionCreateParams
+from stripe.params import (
+    CustomerCreateParams,
+    DisputeListParams,
+    EventListParams,
+    RefundListParams,
+    SubscriptionListParams,
+)
+from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
+from stripe.params.checkout import SessionCreateParams, SessionListParams
 
 from billing_service.domain.catalogue import PriceMode
+from billing_service.observability import BillingMetrics, ObservedHTTPXClient
 from billing_service.settings import BillingSettings
 from billing_service.stripe_records import (
     ChargeRecord,
     CheckoutSessionRecord,
     CheckoutSessionRequest,
     CustomerRecord,
+    DisputeRecord,
+    EventRecord,
     PaymentIntentRecord,
+    PortalSessionRecord,
     PriceRecord,
     RefundRecord,
     SubscriptionRecord,
     charge_record,
     checkout_session_record,
     customer_record,
+    dispute_record,
+    event_record,
     payment_intent_record,
+    portal_session_record,
     price_record,
     refund_record,
     subscription_record,
 )
 
 MAX_PAGES = 50  # 100 items a page: far beyond any checkout or refund list billing sees
+# Reconciliation lists a time window: past this many pages it fails loudly rather than skip the rest.
+MAX_WINDOW_PAGES = 1000
+
+
+class ListingTooLong(RuntimeError):
+    """A listing did not end within MAX_WINDOW_PAGES pages; nothing after them was seen."""
 
 
 def _dict(obj: Any) -> dict[str, Any]:
@@ -42,12 +63,13 @@ def _dict(obj: Any) -> dict[str, Any]:
     return dict(obj)
 
 
-def build_stripe_client(settings: BillingSettings) -> stripe.StripeClient:
+def build_stripe_client(settings: BillingSettings, metrics: BillingMetrics | None = None) -> stripe.StripeClient:
     return stripe.StripeClient(
         settings.stripe_secret_key,
         base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
         max_network_retries=settings.stripe_max_network_retries,
-        http_client=stripe.HTTPXClient(timeout=settings.stripe_timeout_s),
+        # The SDK's httpx client, with a span and the billing_stripe_* metrics per call.
+        http_client=ObservedHTTPXClient(metrics, timeout=settings.stripe_timeout_s),
     )
 
 
@@ -126,6 +148,46 @@ class StripeGateway:
         data = page.get("data") or []
         return str(data[0]["id"]) if data else None
 
+    # time windows (reconciliation): every object created at or after `created_gte`, newest first
+    async def _list_window(
+        self, list_async: Callable[[Any], Awaitable[Any]], params: dict[str, Any], what: str
+    ) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for _ in range(MAX_WINDOW_PAGES):
+            page = _dict(await list_async({**params, **({"starting_after": found[-1]["id"]} if found else {})}))
+            data = page.get("data") or []
+            found.extend(data)
+            if not page.get("has_more") or not data:
+                return found
+        raise ListingTooLong(f"more than {len(found)} {what} in the window; reconcile a shorter window")
+
+    async def list_complete_checkout_sessions(self, created_gte: int) -> list[CheckoutSessionRecord]:
+        """Complete Checkout Sessions created since then, without line items (retrieve to fulfil)."""
+        params: SessionListParams = {"status": "complete", "created": {"gte": created_gte}, "limit": 100}
+        sessions = await self._list_window(self._v1.checkout.sessions.list_async, dict(params), "checkout sessions")
+        return [checkout_session_record(s) for s in sessions]
+
+    async def list_refunds_since(self, created_gte: int) -> list[RefundRecord]:
+        params: RefundListParams = {"created": {"gte": created_gte}, "limit": 100}
+        return [refund_record(r) for r in await self._list_window(self._v1.refunds.list_async, dict(params), "refunds")]
+
+    async def list_disputes_since(self, created_gte: int) -> list[DisputeRecord]:
+        params: DisputeListParams = {"created": {"gte": created_gte}, "limit": 100}
+        disputes = await self._list_window(self._v1.disputes.list_async, dict(params), "disputes")
+        return [dispute_record(d) for d in disputes]
+
+    async def list_events_since(self, type_pattern: str, created_gte: int) -> list[EventRecord]:
+        """Events of a type (`*` as a wildcard, e.g. customer.subscription.*); the API keeps 30 days."""
+        params: EventListParams = {"type": type_pattern, "created": {"gte": created_gte}, "limit": 100}
+        return [event_record(e) for e in await self._list_window(self._v1.events.list_async, dict(params), "events")]
+
+    # billing portal
+    async def create_billing_portal_session(self, customer_id: str, return_url: str) -> PortalSessionRecord:
+        # No idempotency key of ours: a retried request makes a second short-lived portal link, which is
+        # harmless (the SDK's network retries carry their own key).
+        params: PortalSessionCreateParams = {"customer": customer_id, "return_url": return_url}
+        return portal_session_record(_dict(await self._v1.billing_portal.sessions.create_async(params)))
+
     # payment intents, subscriptions, charges, refunds
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord:
         return payment_intent_record(_dict(await self._v1.payment_intents.retrieve_async(payment_intent_id)))
@@ -148,6 +210,25 @@ class StripeGateway:
 
     async def retrieve_charge(self, charge_id: str) -> ChargeRecord:
         return charge_record(_dict(await self._v1.charges.retrieve_async(charge_id)))
+
+    async def retrieve_refund(self, refund_id: str) -> RefundRecord:
+        return refund_record(_dict(await self._v1.refunds.retrieve_async(refund_id)))
+
+    async def retrieve_dispute(self, dispute_id: str) -> DisputeRecord:
+        return dispute_record(_dict(await self._v1.disputes.retrieve_async(dispute_id)))
+
+    async def list_disputes(self, charge_id: str) -> list[DisputeRecord]:
+        """Every dispute of the charge (Stripe allows one; listed so nothing is assumed)."""
+        disputes: list[DisputeRecord] = []
+        params: DisputeListParams = {"charge": charge_id, "limit": 100}
+        for _ in range(MAX_PAGES):
+            page = _dict(await self._v1.disputes.list_async(params))
+            data = page.get("data") or []
+            disputes.extend(dispute_record(d) for d in data)
+            if not page.get("has_more") or not data:
+                break
+            params = {"charge": charge_id, "limit": 100, "starting_after": data[-1]["id"]}
+        return disputes
 
     async def list_refunds(self, charge_id: str) -> list[RefundRecord]:
         """Every refund of the charge, newest first (Stripe's order)."""

@@ -86,6 +86,35 @@ class ChargeRecord:
 
 
 @dataclass(frozen=True)
+class DisputeRecord:
+    id: str
+    charge_id: str
+    amount: int
+    currency: str
+    status: str
+    reason: str
+    created: int
+    payment_intent_id: str = ""
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event as listed by the Events API: what changed, not what to believe (state is re-read)."""
+
+    id: str
+    type: str
+    created: int
+    object_id: str
+    customer_id: str = ""  # the object's customer, when it has one
+
+
+@dataclass(frozen=True)
+class PortalSessionRecord:
+    id: str
+    url: str
+
+
+@dataclass(frozen=True)
 class CheckoutSessionRequest:
     """What billing asks Checkout for. The uid goes in client_reference_id and every metadata, so any
     object Stripe derives from the session names its user."""
@@ -127,6 +156,10 @@ def customer_record(obj: dict[str, Any]) -> CustomerRecord:
 
 def price_record(obj: dict[str, Any]) -> PriceRecord:
     return PriceRecord(_str(obj, "id"), _int(obj, "unit_amount"), _str(obj, "currency"))
+
+
+def portal_session_record(obj: dict[str, Any]) -> PortalSessionRecord:
+    return PortalSessionRecord(_str(obj, "id"), _str(obj, "url"))
 
 
 def payment_intent_record(obj: dict[str, Any]) -> PaymentIntentRecord:
@@ -178,6 +211,30 @@ def refund_record(obj: dict[str, Any]) -> RefundRecord:
         str(obj.get("status", "succeeded")),
         _int(obj, "created"),
         _id_of(obj.get("charge")),
+    )
+
+
+def dispute_record(obj: dict[str, Any]) -> DisputeRecord:
+    return DisputeRecord(
+        id=_str(obj, "id"),
+        charge_id=_id_of(obj.get("charge")),
+        amount=_int(obj, "amount"),
+        currency=_str(obj, "currency"),
+        status=_str(obj, "status"),
+        reason=_str(obj, "reason"),
+        created=_int(obj, "created"),
+        payment_intent_id=_id_of(obj.get("payment_intent")),
+    )
+
+
+def event_record(obj: dict[str, Any]) -> EventRecord:
+    data_object = (obj.get("data") or {}).get("object") or {}
+    return EventRecord(
+        id=_str(obj, "id"),
+        type=_str(obj, "type"),
+        created=_int(obj, "created"),
+        object_id=_id_of(data_object),
+        customer_id=_id_of(data_object.get("customer")) if isinstance(data_object, dict) else "",
     )
 
 

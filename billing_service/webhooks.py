@@ -6,8 +6,15 @@
 | checkout.session.async_payment_succeeded  | fulfil, as above |
 | checkout.session.async_payment_failed     | logged, nothing granted (payment_failed) |
 | customer.subscription.* (any)             | list the customer's subscriptions at Stripe; SetEntitlements from all of them, stamped with billing's read time (entitlements / entitlements_stale) |
-| charge.refunded                           | claw back that payment's grant, in proportion, one entry per refund (refund / refund_nothing_granted / ignored) |
+| charge.refunded                           | claw back what that payment's ledger entry granted, in proportion, one entry per refund, netted against the charge's disputes (refund / refund_nothing_granted / ignored) |
+| charge.refund.updated, refund.updated, refund.failed | re-read the refund's charge; a refund that failed or was canceled gives back exactly what it took, once (refund_reversed / refund) |
+| charge.dispute.created, charge.dispute.funds_withdrawn, charge.dispute.updated | re-read the dispute; while it holds the funds, take the purchase's tokens that refunds did not take, once per dispute (dispute / dispute_nothing_granted / ignored for inquiries) |
+| charge.dispute.funds_reinstated           | give back exactly what the dispute took, once (dispute_reinstated) |
+| charge.dispute.closed                     | won: give back what it took (dispute_reinstated); lost: taken, or taken now if no earlier event was handled (dispute) |
 | anything else                             | acknowledged (ignored) |
+
+Refund and dispute events all recompute the whole charge (use_cases/refunds.py, domain/clawback.py), so
+their order, redelivery and concurrency do not matter.
 
 The signature must be valid and dated within webhook_tolerance_s of now, in either direction.
 Returning normally means the effect is recorded; any exception becomes a non-OK status and the gateway
@@ -26,11 +33,14 @@ import stripe
 from billing_service.billing import Billing
 from billing_service.domain.errors import InvalidWebhook
 from billing_service.domain.outcomes import WebhookAction
+from billing_service.observability import BillingMetrics
 
 log = logging.getLogger("billing.webhook")
 
 FULFILMENT_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
 SUBSCRIPTION_EVENT_PREFIX = "customer.subscription."
+REFUND_CHANGE_EVENTS = frozenset({"charge.refund.updated", "refund.updated", "refund.failed"})
+DISPUTE_EVENT_PREFIX = "charge.dispute."
 
 
 @dataclass(frozen=True)
@@ -90,18 +100,31 @@ def verify_event(
 
 
 class WebhookHandler:
-    def __init__(self, billing: Billing, secret: str, tolerance_s: int) -> None:
+    def __init__(self, billing: Billing, secret: str, tolerance_s: int, metrics: BillingMetrics | None = None) -> None:
         self._billing = billing
         self._secret = secret
         self._tolerance_s = tolerance_s
+        self._metrics = metrics
 
     async def handle(self, payload: bytes, signature_header: str) -> WebhookResult:
-        event = verify_event(payload, signature_header, self._secret, self._tolerance_s)
-        log.info(
-            "webhook", extra={"fields": {"event_id": event.id, "event_type": event.type, "object": event.object_id}}
-        )
-        action = await self._dispatch(event)
-        return WebhookResult(event.id, event.type, action)
+        event_type = "unverified"
+        outcome = "error:INTERNAL"
+        try:
+            event = verify_event(payload, signature_header, self._secret, self._tolerance_s)
+            event_type = event.type
+            log.info(
+                "webhook",
+                extra={"fields": {"event_id": event.id, "event_type": event.type, "object": event.object_id}},
+            )
+            action = await self._dispatch(event)
+            outcome = str(action)
+            return WebhookResult(event.id, event.type, action)
+        except Exception as exc:
+            outcome = f"error:{getattr(exc, 'reason', None) or type(exc).__name__}"
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.webhook(event_type, outcome)
 
     async def _dispatch(self, event: VerifiedEvent) -> WebhookAction:
         if event.type in FULFILMENT_EVENTS:
@@ -118,4 +141,9 @@ class WebhookHandler:
             return WebhookAction.ENTITLEMENTS if applied else WebhookAction.ENTITLEMENTS_STALE
         if event.type == "charge.refunded":
             return await self._billing.refunds.claw_back(event.object_id)
+        if event.type in REFUND_CHANGE_EVENTS:
+            return await self._billing.refunds.refund_changed(event.object_id)
+        if event.type.startswith(DISPUTE_EVENT_PREFIX):
+            reinstated = event.type == "charge.dispute.funds_reinstated"
+            return await self._billing.disputes.sync(event.object_id, funds_reinstated=reinstated)
         return WebhookAction.IGNORED

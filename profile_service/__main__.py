@@ -16,13 +16,18 @@ from profile_service.store.factory import build_store
 from service_kit.grpc_server import serve_until_signalled
 from service_kit.logs import configure_logging
 from service_kit.startup import run_main
+from service_kit.tracing import configure_tracing, shutdown_tracing
 
 
 async def _serve(settings: ProfileSettings) -> int:
     store = build_store(settings)
     await store.start()
+    configure_tracing("profile_service", settings.otel_exporter_otlp_endpoint)
     serving, _ = create_server(settings, store)
-    await serve_until_signalled(serving, settings.shutdown_grace_s, on_stop=store.close)
+    try:
+        await serve_until_signalled(serving, settings.shutdown_grace_s, on_stop=store.close)
+    finally:
+        shutdown_tracing()
     return 0
 
 

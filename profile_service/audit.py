@@ -1,5 +1,6 @@
 """`python -m profile_service audit`: every balance must equal the sum of its ledger entries, the newest
-entry's balance_after, and the profile's ledger_seq must equal its number of entries; a ledger whose user
+entry's balance_after, and the profile's ledger_seq must equal its number of entries; the debt must equal
+sum(debt_added) - sum(debt_settled) of the entries and be 0 while tokens are above 0; a ledger whose user
 document is gone is a mismatch. Exit 1 on any mismatch."""
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ async def run_audit(store: ProfileStore, out: TextIO = sys.stdout) -> int:
                         "newest_balance_after": row.newest_balance_after,
                         "ledger_seq": row.ledger_seq,
                         "profile_exists": row.profile_exists,
+                        "debt": row.debt,
+                        "entries_debt": row.entries_debt,
                     }
                 ),
                 file=out,

@@ -14,6 +14,8 @@ def to_rpc_error(exc: Exception) -> RpcErrorSpec | None:
             return RpcErrorSpec(grpc.StatusCode.INVALID_ARGUMENT, exc.message, exc.reason, exc.field)
         case errors.ProfileNotFound():
             return RpcErrorSpec(grpc.StatusCode.NOT_FOUND, exc.message, "PROFILE_NOT_FOUND", exc.field)
+        case errors.EntryNotFound():
+            return RpcErrorSpec(grpc.StatusCode.NOT_FOUND, exc.message, "ENTRY_NOT_FOUND", exc.field)
         case errors.InsufficientTokens():
             return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, "INSUFFICIENT_TOKENS", exc.field)
         case errors.IdempotencyKeyReused():

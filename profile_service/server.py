@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
+from prometheus_client import CollectorRegistry
 
 from profile_service.error_mapping import to_rpc_error
+from profile_service.metrics import ProfileMetrics
 from profile_service.permissions import PERMISSIONS
 from profile_service.servicer import ProfileServicer
 from profile_service.settings import ProfileSettings
@@ -24,7 +26,8 @@ def create_server(
     address: str | None = None,
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[ServingServer, int]:
-    servicer = ProfileServicer(store, settings)
+    registry = CollectorRegistry(auto_describe=True)  # gRPC series (service_kit) + ledger and queue series
+    servicer = ProfileServicer(store, settings, ProfileMetrics(registry))
     serving = build_service_server(
         settings,
         address=address or settings.profile_listen,
@@ -34,5 +37,6 @@ def create_server(
         error_mapper=to_rpc_error,
         extra_interceptors=extra_interceptors,
         listen_setting="PROFILE_LISTEN",
+        registry=registry,
     )
     return serving, serving.port

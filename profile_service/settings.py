@@ -5,11 +5,14 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from profile_service.domain.ledger import ShortfallPolicy
 from service_kit.settings import CommonSettings
 
 
 class ProfileSettings(CommonSettings):
     profile_listen: str = "127.0.0.1:50051"
+    # Prometheus metrics (GET /metrics) on their own address, never the public one; empty = not served.
+    metrics_listen: str = "127.0.0.1:9461"
     profile_store: Literal["sqlite", "firestore"] = "sqlite"
     sqlite_path: str = "data/profile.sqlite3"
     sqlite_busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
@@ -27,6 +30,12 @@ class ProfileSettings(CommonSettings):
     profile_write_batch_wait_ms: int = Field(0, ge=0, le=1000)
     # The longest a write waits and runs when the caller's deadline is later or absent.
     profile_write_timeout_s: float = Field(30.0, gt=0, le=600)
+    # What RevokeTokens does with tokens it cannot take: carry them as debt that the next grants settle
+    # first, or forgive them (clamp at zero and record the shortfall).
+    shortfall_policy: ShortfallPolicy = ShortfallPolicy.CARRY
+    # WatchProfile re-reads a watched profile at least this often: it sees changes made by other processes
+    # sharing a SQLite file (Firestore listeners tell at once; there the poll is only a safety net).
+    profile_watch_poll_s: float = Field(5.0, ge=0.05, le=3600)
 
     def required_production_secrets(self) -> list[str]:
         return ["auth_token_gateway", "auth_token_billing"]

@@ -23,6 +23,9 @@ Deadlines: a caller whose deadline passes while its change is still waiting gets
 (DEADLINE_EXCEEDED, nothing changed) and its change is withdrawn. Once a transaction has taken the change, the
 caller waits for the real outcome (the store bounds the transaction by the latest deadline of the batch).
 A worker ends as soon as its queue is empty, so idle users hold nothing.
+
+Observability: each store transaction is one trace span (profile.store.transaction) and, given ProfileMetrics,
+its latency, batch size and committed ledger entries are recorded here (profile_service/metrics.py).
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from typing import Any, TypeVar
 
 from profile_service.domain.batch import WriteOp
 from profile_service.domain.errors import OutcomeUnknown, StoreUnavailable, WriteDeadlineExceeded
+from profile_service.metrics import ProfileMetrics
 from profile_service.store.base import ProfileStore
+from service_kit.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,7 @@ class WriteQueue:
         batch_max: int = 100,
         batch_wait_s: float = 0.0,
         write_timeout_s: float | None = 30.0,
+        metrics: ProfileMetrics | None = None,
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
@@ -92,6 +98,9 @@ class WriteQueue:
         self._batch_wait_s = batch_wait_s
         self._write_timeout_s = write_timeout_s
         self._queues: dict[str, _UserQueue] = {}
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.watch_queue(lambda: sum(len(q.items) for q in list(self._queues.values())), lambda: self.busy_users)
 
     @property
     def busy_users(self) -> int:
@@ -111,7 +120,7 @@ class WriteQueue:
         if not self._enabled:
             # Its own task: a caller that goes away does not interrupt the transaction halfway (it finishes,
             # rolls back or resolves its commit within the deadline, releasing what it holds).
-            task = asyncio.ensure_future(self._store.transact(uid, op.entry_id, op.decide, deadline=deadline))
+            task = asyncio.ensure_future(self._transact_one(uid, op, deadline))
             task.add_done_callback(_mark_retrieved)
             result: T = await asyncio.shield(task)
             return result
@@ -140,6 +149,27 @@ class WriteQueue:
             if not item.taken:
                 self._withdraw(queue, item)
             raise
+
+    async def _transact_one(self, uid: str, op: WriteOp[T], deadline: float | None) -> T:
+        """PROFILE_WRITE_QUEUE=false: one change, its own transaction (latency recorded; the store does not
+        hand back its entries on this path, so the ledger figures need the queue)."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            with span("profile.store.transaction", {"profile.batch_size": 1}):
+                result = await self._store.transact(uid, op.entry_id, op.decide, deadline=deadline)
+            outcome = "ok"
+            return result
+        except StoreUnavailable:
+            outcome = "unavailable"
+            raise
+        except OutcomeUnknown:
+            outcome = "unknown"
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.batch_size.observe(1)
+                self._metrics.transaction_seconds.labels(outcome).observe(time.perf_counter() - started)
 
     @staticmethod
     def _withdraw(queue: _UserQueue, item: _Pending) -> None:
@@ -181,9 +211,12 @@ class WriteQueue:
     async def _apply(self, uid: str, batch: list[_Pending]) -> None:
         deadlines = [item.deadline for item in batch]
         deadline = None if any(d is None for d in deadlines) else max(d for d in deadlines if d is not None)
+        started = time.perf_counter()
         try:
-            result = await self._store.run_batch(uid, [item.op for item in batch], deadline=deadline)
+            with span("profile.store.transaction", {"profile.batch_size": len(batch)}):
+                result = await self._store.run_batch(uid, [item.op for item in batch], deadline=deadline)
         except Exception as exc:  # StoreUnavailable / OutcomeUnknown / a bug: every caller of the batch
+            self._observe(len(batch), started, exc)
             if not isinstance(exc, StoreUnavailable):
                 log.exception("write batch for one user failed")
             for item in batch:
@@ -193,5 +226,24 @@ class WriteQueue:
             for item in batch:
                 _settle(item.future, error=OutcomeUnknown(f"write interrupted ({exc!r}); outcome unknown"))
             raise
+        self._observe(len(batch), started, None)
+        if self._metrics is not None:
+            self._metrics.committed(result.entries)
         for item, outcome in zip(batch, result.outcomes, strict=True):
             _settle(item.future, result=outcome.value, error=outcome.error)
+
+    def _observe(self, size: int, started: float, error: Exception | None) -> None:
+        if self._metrics is None:
+            return
+        if error is None:
+            outcome = "ok"
+        else:
+            outcome = (
+                "unavailable"
+                if isinstance(error, StoreUnavailable)
+                else "unknown"
+                if isinstance(error, OutcomeUnknown)
+                else "error"
+            )
+        self._metrics.batch_size.observe(size)
+        self._metrics.transaction_seconds.labels(outcome).observe(time.perf_counter() - started)

@@ -53,3 +53,10 @@ class AlreadySubscribed(BillingError):
             "price_id",
             "ALREADY_SUBSCRIBED",
         )
+
+
+class NoStripeCustomer(BillingError):
+    """The user has no Stripe customer yet (never checked out), so there is nothing to manage."""
+
+    def __init__(self) -> None:
+        super().__init__("uid: the user has no Stripe customer yet (no checkout so far)", "uid", "NO_STRIPE_CUSTOMER")

@@ -34,6 +34,10 @@ class WebhookAction(StrEnum):
     ENTITLEMENTS_STALE = "entitlements_stale"
     REFUND = "refund"
     REFUND_NOTHING_GRANTED = "refund_nothing_granted"
+    REFUND_REVERSED = "refund_reversed"  # a refund failed: what it took was given back
+    DISPUTE = "dispute"  # a dispute holds the funds: the purchase's tokens are taken (once)
+    DISPUTE_REINSTATED = "dispute_reinstated"  # won / funds reinstated: what it took was given back
+    DISPUTE_NOTHING_GRANTED = "dispute_nothing_granted"
     IGNORED = "ignored"
 
 

@@ -13,7 +13,7 @@ from billing_service.domain.checkout import checkout_line
 from billing_service.domain.entitlements import running_subscription
 from billing_service.domain.errors import AlreadySubscribed
 from billing_service.settings import BillingSettings
-from billing_service.stripe_records import CheckoutSessionRequest
+from billing_service.stripe_records import CheckoutSessionRecord, CheckoutSessionRequest
 from billing_service.use_cases.customers import CustomerLinks
 from billing_service.use_cases.ports import StripePort
 
@@ -61,30 +61,36 @@ class Checkout:
         success = validation.with_session_placeholder(success)
         request_id = validation.request_id(request_id)
 
-        customer_id = await self._customers.ensure_customer(uid, email)
         price = line.price
-        if price.mode is PriceMode.SUBSCRIPTION:
-            # Asked of Stripe, not of the profile's has_access: a webhook may be late or lost.
-            subscriptions = await self._stripe.list_subscriptions(customer_id)
-            running = running_subscription(s.state() for s in subscriptions)
-            if running is not None:
-                raise AlreadySubscribed(running.status)
         if request_id:
             key = keys.checkout_session_for_request(uid, request_id)
         else:
             key = keys.checkout_session_auto(
                 uid, price.price_id, price.mode, line.quantity, success, cancel, self._clock()
             )
-        request = CheckoutSessionRequest(
-            mode=price.mode,
-            customer_id=customer_id,
-            uid=uid,
-            price_id=price.price_id,
-            quantity=line.quantity,
-            success_url=success,
-            cancel_url=cancel,
-        )
-        session = await self._stripe.create_checkout_session(request, key)
+
+        async def create(customer_id: str, replaced: bool) -> CheckoutSessionRecord:
+            if price.mode is PriceMode.SUBSCRIPTION:
+                # Asked of Stripe, not of the profile's has_access: a webhook may be late or lost.
+                subscriptions = await self._stripe.list_subscriptions(customer_id)
+                running = running_subscription(s.state() for s in subscriptions)
+                if running is not None:
+                    raise AlreadySubscribed(running.status)
+            request = CheckoutSessionRequest(
+                mode=price.mode,
+                customer_id=customer_id,
+                uid=uid,
+                price_id=price.price_id,
+                quantity=line.quantity,
+                success_url=success,
+                cancel_url=cancel,
+            )
+            # On a replacement customer the request differs: its own key (still shared by racing retries).
+            session_key = keys.for_replacement_customer(key, customer_id) if replaced else key
+            return await self._stripe.create_checkout_session(request, session_key)
+
+        # A linked customer that Stripe no longer has is replaced once (customers.with_customer).
+        session = await self._customers.with_customer(uid, email, create)
         log.info(
             "checkout session created",
             extra={

@@ -17,6 +17,7 @@ from billing_service.domain.outcomes import (
     unpaid_session_outcome,
 )
 from billing_service.domain.purchase import claimed_by_only, purchase_from_line_items, session_owner
+from billing_service.profile_client import ProfileCallError
 from billing_service.stripe_records import CheckoutSessionRecord
 from billing_service.use_cases.ports import ProfilePort, StripePort
 
@@ -78,6 +79,9 @@ class Fulfilment:
             raise RuntimeError(f"checkout session {session.id} came back without line_items")
         purchase = purchase_from_line_items(self._catalogue, session.line_items)
         if purchase.tokens <= 0:
+            granted_earlier = await self._granted_earlier(session, owner)
+            if granted_earlier is not None:  # the price was retired after the purchase was granted
+                return granted_earlier
             log.warning(
                 "paid checkout session bought nothing in the catalogue; nothing granted",
                 extra={"fields": {"session_id": session.id, "uid": owner}},
@@ -86,7 +90,16 @@ class Fulfilment:
         source = {"checkout_session_id": session.id, "price_id": purchase.price_id, "product_id": purchase.product_id}
         if session.payment_intent_id:
             source["payment_intent"] = session.payment_intent_id
-        grant = await self._profile.grant_purchase(owner, purchase.tokens, keys.checkout_grant(session.id), source)
+        try:
+            grant = await self._profile.grant_purchase(owner, purchase.tokens, keys.checkout_grant(session.id), source)
+        except ProfileCallError as exc:
+            # Granted earlier under another catalogue (the pack size changed since): that grant stands.
+            granted_earlier = (
+                await self._granted_earlier(session, owner) if exc.reason == "IDEMPOTENCY_KEY_REUSED" else None
+            )
+            if granted_earlier is None:
+                raise
+            return granted_earlier
         log.info(
             "checkout fulfilled",
             extra={
@@ -104,7 +117,27 @@ class Fulfilment:
             FulfilmentOutcome.FULFILLED,
             owner,
             session.payment_status,
-            tokens_granted=grant.entry.amount,
+            # Part of the grant may have paid debt instead of reaching the balance; it granted both.
+            tokens_granted=grant.entry.amount + grant.entry.debt_settled,
             balance=None if grant.already_applied else grant.balance,
             already_applied=grant.already_applied,
+        )
+
+    async def _granted_earlier(self, session: CheckoutSessionRecord, owner: str) -> FulfilmentResult | None:
+        """The session's grant as its ledger entry recorded it, if it was granted."""
+        try:
+            entry = await self._profile.get_ledger_entry(owner, keys.checkout_grant(session.id))
+        except ProfileCallError as exc:
+            if exc.reason == "PROFILE_NOT_FOUND":
+                return None
+            raise
+        if entry is None:
+            return None
+        return FulfilmentResult(
+            session.id,
+            FulfilmentOutcome.FULFILLED,
+            owner,
+            session.payment_status,
+            tokens_granted=entry.amount + entry.debt_settled,
+            already_applied=True,
         )

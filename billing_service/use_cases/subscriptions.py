@@ -10,13 +10,19 @@ import logging
 import time
 from collections.abc import Callable
 
-from billing_service.domain.entitlements import from_subscriptions
+from billing_service.domain.entitlements import Entitlements, from_subscriptions
 from billing_service.domain.errors import Unattributable
 from billing_service.use_cases.ports import ProfilePort, StripePort
+from tokens.profile.v1 import profile_service_pb2 as ppb
 
 log = logging.getLogger("billing")
 
 LOCK_STRIPES = 64
+
+
+def shown_on_profile(profile: ppb.UserProfile) -> Entitlements:
+    period_end = profile.current_period_end.seconds if profile.HasField("current_period_end") else None
+    return Entitlements(profile.has_access, profile.subscription_status, period_end or None)
 
 
 class Subscriptions:
@@ -28,8 +34,9 @@ class Subscriptions:
         # the same second (the stamp's resolution) are written in the order they were made. Striped by uid.
         self._locks = tuple(asyncio.Lock() for _ in range(LOCK_STRIPES))
 
-    async def sync(self, subscription_id: str) -> tuple[str, bool]:
-        """Returns (uid, applied); not applied when a newer read was written first."""
+    async def sync(self, subscription_id: str, *, only_if_changed: bool = False) -> tuple[str, bool]:
+        """Returns (uid, applied); not applied when a newer read was written first, or (only_if_changed,
+        reconciliation's way) when the profile already shows these entitlements."""
         subscription = await self._stripe.retrieve_subscription(subscription_id)
         uid = subscription.metadata_uid
         if not uid and subscription.customer_id:
@@ -43,6 +50,8 @@ class Subscriptions:
             else:
                 states = [(await self._stripe.retrieve_subscription(subscription_id)).state()]
             entitlements = from_subscriptions(states)
+            if only_if_changed and shown_on_profile(await self._profile.get_profile(uid)) == entitlements:
+                return uid, False
             result = await self._profile.set_entitlements(
                 uid,
                 has_access=entitlements.has_access,

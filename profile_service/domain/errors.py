@@ -26,6 +26,11 @@ class ProfileNotFound(DomainError):
         super().__init__(f"no profile for uid {uid!r}", "uid")
 
 
+class EntryNotFound(DomainError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no ledger entry under idempotency_key {key[:128]!r}", "idempotency_key")
+
+
 class InsufficientTokens(DomainError):
     def __init__(self, balance: int, amount: int) -> None:
         super().__init__(f"balance {balance} is less than the {amount} tokens requested", "amount")

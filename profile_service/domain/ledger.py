@@ -1,6 +1,17 @@
 """The ledger rules. Each function is pure: given the stored profile (and, for ledger changes, the entry
 already stored under the idempotency key), it returns what to write and what to answer. Stores run them
-inside one transaction, so a retried transaction simply calls them again."""
+inside one transaction, so a retried transaction simply calls them again.
+
+Invariants (checked by `python -m profile_service audit`):
+- tokens == sum(entry.amount) >= 0, and the newest entry's balance_after == tokens;
+- debt == sum(entry.debt_added) - sum(entry.debt_settled) >= 0, and debt > 0 only while tokens == 0.
+
+How debt is kept (SHORTFALL_POLICY): a revocation takes what the balance holds; the rest is its `shortfall`.
+Under `forgive` that is all (the shortfall is only recorded). Under `carry` the shortfall is also the entry's
+`debt_added` and goes onto the profile's `debt`. A grant first settles the debt: its entry's `amount` is what
+reached the balance and its `debt_settled` is what paid debt, so the grant granted amount + debt_settled.
+Entry amounts therefore still sum to the balance; the debt is the sum of its own two columns. What a
+revocation claimed is -amount + shortfall; what it actually cost the user is -amount + debt_added."""
 
 from __future__ import annotations
 
@@ -17,6 +28,13 @@ from profile_service.domain.model import EntryType, LedgerEntry, Profile
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+
+class ShortfallPolicy(enum.StrEnum):
+    """What a revocation does with tokens it cannot take (SHORTFALL_POLICY)."""
+
+    CARRY = "carry"  # the shortfall becomes debt that the next grants settle first
+    FORGIVE = "forgive"  # the shortfall is recorded and forgotten
 
 
 class ChangeKind(enum.StrEnum):
@@ -38,10 +56,14 @@ class LedgerChange:
     idempotency_key: str
     source: dict[str, str]
     reason: str = ""
+    # A setting of the service, not part of the request: not in the fingerprint (a replay after the setting
+    # changed still answers the first result).
+    shortfall_policy: ShortfallPolicy = ShortfallPolicy.CARRY
 
     def __post_init__(self) -> None:
         # Accepts the plain strings too ("grant"), so a bad kind fails here rather than inside a transaction.
         object.__setattr__(self, "kind", ChangeKind(self.kind))
+        object.__setattr__(self, "shortfall_policy", ShortfallPolicy(self.shortfall_policy))
 
     @property
     def entry_id(self) -> str:
@@ -143,9 +165,11 @@ def apply_change(
         opening = opening_balance_entry(profile, now)
         profile = profile.with_(ledger_seq=opening.seq)
 
-    shortfall = 0
+    shortfall = debt_settled = debt_added = 0
     if change.kind is ChangeKind.GRANT:
-        delta = change.amount
+        # Debt first: only what is left reaches the balance.
+        debt_settled = min(profile.debt, change.amount)
+        delta = change.amount - debt_settled
     elif change.kind is ChangeKind.SPEND:
         if profile.tokens < change.amount:
             raise InsufficientTokens(profile.tokens, change.amount)
@@ -154,13 +178,18 @@ def apply_change(
         taken = min(change.amount, profile.tokens)
         shortfall = change.amount - taken
         delta = -taken
+        if change.shortfall_policy is ShortfallPolicy.CARRY:
+            debt_added = shortfall
 
     balance = profile.tokens + delta
     assert balance >= 0, "the ledger never goes negative"
     reason = change.reason
     if shortfall:
         # The note says what was short; the fingerprint still covers only what was asked.
-        reason = f"{reason} (short by {shortfall}: took {-delta} of {change.amount})".strip()
+        carried = "carried as debt" if debt_added else "forgiven"
+        reason = f"{reason} (short by {shortfall}: took {-delta} of {change.amount}; {carried})".strip()
+    debt = profile.debt + debt_added - debt_settled
+    assert debt >= 0, "debt never goes negative"
     seq = profile.ledger_seq + 1
     entry = LedgerEntry(
         entry_id=change.entry_id,
@@ -175,8 +204,10 @@ def apply_change(
         source=dict(change.source),
         reason=reason,
         shortfall=shortfall,
+        debt_settled=debt_settled,
+        debt_added=debt_added,
     )
-    updated = profile.with_(tokens=balance, ledger_seq=seq)
+    updated = profile.with_(tokens=balance, ledger_seq=seq, debt=debt)
     if change.kind is ChangeKind.GRANT and change.type is EntryType.PURCHASE:
         # As the original fulfilment did: remember the one-time purchase on the profile.
         updated = updated.with_(

@@ -41,6 +41,8 @@ class Profile:
     entitlements_as_of: datetime | None = None
     # Sequence number of the newest ledger entry; orders history without trusting clocks.
     ledger_seq: int = 0
+    # Tokens owed (SHORTFALL_POLICY=carry): sum of the entries' debt_added minus their debt_settled.
+    debt: int = 0
 
     def with_(self, **changes: Any) -> Profile:
         return replace(self, **changes)
@@ -61,3 +63,7 @@ class LedgerEntry:
     reason: str = ""
     # RevokeTokens only: what could not be taken because the balance was short.
     shortfall: int = 0
+    # Grants only: the part of the grant that paid debt instead of reaching the balance.
+    debt_settled: int = 0
+    # RevokeTokens only: the part of the shortfall carried as debt (the rest was forgiven).
+    debt_added: int = 0

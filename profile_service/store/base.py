@@ -4,9 +4,9 @@ decisions are the pure functions of profile_service.domain, which a store may ca
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from profile_service.domain.batch import BatchWrites, WriteOp
 from profile_service.domain.ledger import Decide
@@ -26,6 +26,9 @@ class AuditRow:
     profile_exists: bool = True
     # The profile's ledger_seq: the number of entries it claims (None = not checked).
     ledger_seq: int | None = None
+    # The profile's debt and sum(debt_added) - sum(debt_settled) over its entries (None = not checked).
+    debt: int | None = None
+    entries_debt: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -35,7 +38,16 @@ class AuditRow:
             and (self.newest_balance_after is None or self.newest_balance_after == self.tokens)
             and (self.profile_exists or self.entries_count == 0)
             and (self.ledger_seq is None or self.ledger_seq == self.entries_count)
+            and (self.debt is None or (self.debt >= 0 and self.debt == (self.entries_debt or 0)))
+            and (not self.debt or self.tokens == 0)
         )
+
+
+class ChangeFeed(Protocol):
+    """Tells of changes to users/{uid} made by any process (WatchProfile). `on_change` may be called on another
+    thread, and more often than the profile changed; the returned function ends the subscription."""
+
+    def subscribe(self, uid: str, on_change: Callable[[], None]) -> Callable[[], None]: ...
 
 
 class ProfileStore(abc.ABC):
@@ -61,6 +73,10 @@ class ProfileStore(abc.ABC):
     @abc.abstractmethod
     async def get_profile(self, uid: str) -> Profile | None: ...
 
+    async def get_entry(self, uid: str, entry_id: str) -> LedgerEntry | None:
+        """The entry with this id in the user's ledger (the id is derived from the idempotency key)."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     async def list_entries(self, uid: str, before_seq: int | None, limit: int) -> list[LedgerEntry]:
         """Newest first: entries with seq < before_seq (all when None), at most `limit`."""
@@ -68,6 +84,10 @@ class ProfileStore(abc.ABC):
     @abc.abstractmethod
     def audit_rows(self) -> AsyncIterator[AuditRow]:
         """One row per user document and per ledger whose user document is gone, in uid order."""
+
+    def change_feed(self) -> ChangeFeed | None:
+        """Changes made by other processes, when the store can tell (Firestore listeners); None: watchers poll."""
+        return None
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Opens connections or creates the schema."""

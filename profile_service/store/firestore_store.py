@@ -56,7 +56,7 @@ from google.cloud.firestore_v1.async_transaction import AsyncTransaction
 from profile_service.domain.batch import BatchWrites, WriteOp, apply_batch, read_set
 from profile_service.domain.errors import OutcomeUnknown, StoreUnavailable
 from profile_service.domain.model import EntryType, LedgerEntry, Profile
-from profile_service.store.base import AuditRow, ProfileStore
+from profile_service.store.base import AuditRow, ChangeFeed, ProfileStore
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ HISTORY = "token_history"
 _PROFILE_FIELDS = tuple(f.name for f in dataclasses.fields(Profile) if f.name != "uid")  # uid is the doc id
 _TIME_FIELDS = frozenset({"created_at", "last_login", "purchase_date", "current_period_end", "entitlements_as_of"})
 _REQUIRED_TIME_FIELDS = frozenset({"created_at", "last_login"})
-_INT_FIELDS = frozenset({"tokens", "ledger_seq"})
+_INT_FIELDS = frozenset({"tokens", "ledger_seq", "debt"})
 _BOOL_FIELDS = frozenset({"has_access", "one_time_purchase"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _AUDIT_PAGE = 300
@@ -195,6 +195,8 @@ def entry_document(entry: LedgerEntry) -> dict[str, Any]:
         "fingerprint": entry.fingerprint,
         "reason": entry.reason,
         "shortfall": entry.shortfall,
+        "debt_settled": entry.debt_settled,
+        "debt_added": entry.debt_added,
     }
 
 
@@ -212,6 +214,8 @@ def entry_from(uid: str, entry_id: str, doc: dict[str, Any]) -> LedgerEntry:
         source={str(k): str(v) for k, v in (doc.get("source") or {}).items()},
         reason=doc.get("reason") or "",
         shortfall=int(doc.get("shortfall") or 0),
+        debt_settled=int(doc.get("debt_settled") or 0),
+        debt_added=int(doc.get("debt_added") or 0),
     )
 
 
@@ -267,6 +271,11 @@ class FirestoreStore(ProfileStore):
     @property
     def database(self) -> str:
         return self._database
+
+    def change_feed(self) -> ChangeFeed:
+        from profile_service.store.firestore_feed import FirestoreChangeFeed  # it imports this module
+
+        return FirestoreChangeFeed(self._project, self._database)
 
     @property
     def client(self) -> firestore.AsyncClient:
@@ -515,6 +524,11 @@ class FirestoreStore(ProfileStore):
         snap = await self._guard(self._user(uid).get(**self._read_kwargs()))
         return profile_from(uid, snap.to_dict() or {}) if snap.exists else None
 
+    async def get_entry(self, uid: str, entry_id: str) -> LedgerEntry | None:
+        ref = self._user(uid).collection(HISTORY).document(entry_id)
+        snap = await self._guard(ref.get(**self._read_kwargs()))
+        return entry_from(uid, entry_id, snap.to_dict() or {}) if snap.exists else None
+
     async def list_entries(self, uid: str, before_seq: int | None, limit: int) -> list[LedgerEntry]:
         if limit <= 0:
             return []
@@ -542,7 +556,11 @@ class FirestoreStore(ProfileStore):
             snap = await user_ref.get(transaction=transaction, **kwargs)
             profile = profile_from(uid, snap.to_dict() or {}) if snap.exists else None
             totals = (
-                await history.count(alias="count").sum("amount", alias="sum").get(transaction=transaction, **kwargs)
+                await history.count(alias="count")
+                .sum("amount", alias="sum")
+                .sum("debt_added", alias="debt_added")
+                .sum("debt_settled", alias="debt_settled")
+                .get(transaction=transaction, **kwargs)
             )
             by_alias = {result.alias: result.value for result in totals[0]}
             newest = (
@@ -559,6 +577,8 @@ class FirestoreStore(ProfileStore):
                 newest_balance,
                 profile_exists=profile is not None,
                 ledger_seq=profile.ledger_seq if profile else None,
+                debt=profile.debt if profile else None,
+                entries_debt=int(by_alias.get("debt_added") or 0) - int(by_alias.get("debt_settled") or 0),
             )
 
         transaction = self.client.transaction(read_only=True)

@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS users (
   current_period_end TEXT,
   display_name TEXT NOT NULL DEFAULT '',
   entitlements_as_of TEXT,
-  ledger_seq INTEGER NOT NULL DEFAULT 0
+  ledger_seq INTEGER NOT NULL DEFAULT 0,
+  debt INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0)
 );
 CREATE TABLE IF NOT EXISTS token_history (
   uid TEXT NOT NULL REFERENCES users(uid),
@@ -84,10 +85,18 @@ CREATE TABLE IF NOT EXISTS token_history (
   source TEXT NOT NULL,
   reason TEXT NOT NULL,
   shortfall INTEGER NOT NULL DEFAULT 0,
+  debt_settled INTEGER NOT NULL DEFAULT 0,
+  debt_added INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (uid, seq),
   UNIQUE (uid, idempotency_key)
 );
 """
+# Columns added after the first release: files created before them get them on start().
+ADDED_COLUMNS = (
+    ("users", "debt", "INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0)"),
+    ("token_history", "debt_settled", "INTEGER NOT NULL DEFAULT 0"),
+    ("token_history", "debt_added", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 PROFILE_COLUMNS = (
     "uid",
@@ -106,6 +115,7 @@ PROFILE_COLUMNS = (
     "display_name",
     "entitlements_as_of",
     "ledger_seq",
+    "debt",
 )
 ENTRY_COLUMNS = (
     "uid",
@@ -120,6 +130,8 @@ ENTRY_COLUMNS = (
     "source",
     "reason",
     "shortfall",
+    "debt_settled",
+    "debt_added",
 )
 UPSERT_PROFILE = (
     f"INSERT INTO users ({', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * len(PROFILE_COLUMNS))}) "
@@ -172,6 +184,8 @@ def _entry_row(e: LedgerEntry) -> tuple[Any, ...]:
         json.dumps(e.source, sort_keys=True),
         e.reason,
         e.shortfall,
+        e.debt_settled,
+        e.debt_added,
     )
 
 
@@ -242,6 +256,10 @@ class SqliteStore(ProfileStore):
             conn = self._connection()
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(SCHEMA)
+            for table, column, definition in ADDED_COLUMNS:
+                present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
         await self._run(self._writer, init)
 
@@ -362,6 +380,16 @@ class SqliteStore(ProfileStore):
 
         return await self._read(read)
 
+    async def get_entry(self, uid: str, entry_id: str) -> LedgerEntry | None:
+        def read(conn: sqlite3.Connection) -> LedgerEntry | None:
+            row = conn.execute(
+                f"SELECT {', '.join(ENTRY_COLUMNS)} FROM token_history WHERE entry_id = ? AND uid = ?",
+                (entry_id, uid),
+            ).fetchone()
+            return _entry_from(row) if row else None
+
+        return await self._read(read)
+
     async def list_entries(self, uid: str, before_seq: int | None, limit: int) -> list[LedgerEntry]:
         def read(conn: sqlite3.Connection) -> list[LedgerEntry]:
             rows = conn.execute(
@@ -387,19 +415,20 @@ class SqliteStore(ProfileStore):
                            COALESCE((SELECT SUM(amount) FROM token_history h WHERE h.uid = u.uid), 0),
                            (SELECT COUNT(*) FROM token_history h WHERE h.uid = u.uid),
                            (SELECT balance_after FROM token_history h WHERE h.uid = u.uid ORDER BY seq DESC LIMIT 1),
-                           1, u.ledger_seq
+                           1, u.ledger_seq, u.debt,
+                           COALESCE((SELECT SUM(debt_added - debt_settled) FROM token_history h WHERE h.uid = u.uid), 0)
                     FROM users u
                     UNION ALL
                     SELECT h.uid, 0, SUM(h.amount), COUNT(*),
                            (SELECT balance_after FROM token_history x WHERE x.uid = h.uid ORDER BY seq DESC LIMIT 1),
-                           0, NULL
+                           0, NULL, NULL, NULL
                     FROM token_history h WHERE h.uid NOT IN (SELECT uid FROM users) GROUP BY h.uid
                     ORDER BY 1
                     """
                 ).fetchall()
             finally:
                 conn.execute("COMMIT")
-            return [AuditRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+            return [AuditRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8]) for r in rows]
 
         for row in await self._run(self._readers, read):
             yield row

@@ -127,12 +127,6 @@ async def test_bad_checkout_requests_name_the_field_and_create_nothing(
     assert (await get_profile(sqlite_profile, uid)).stripe_customer_id == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=grpc.RpcError,
-    reason="issue 12: recovering a missing customer needs LinkStripeCustomer to replace a link "
-    "(compare-and-set on the old id); profile_service keeps the first link today",
-)
 async def test_a_customer_deleted_at_stripe_is_recovered(
     billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
 ):

@@ -3,7 +3,11 @@ profile service), and the same rules through the use cases over fakes."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
+import stripe
 
 from billing_service.billing import Billing
 from billing_service.domain.catalogue import Catalogue, CatalogueEntry, PriceMode
@@ -12,6 +16,7 @@ from billing_service.domain.outcomes import WebhookAction
 from billing_service.domain.purchase import LineItem
 from billing_service.domain.refunds import RefundLine
 from billing_service.settings import BillingSettings
+from billing_service.webhooks import WebhookHandler
 from tests.unit.billing.fakes import FakeProfile, FakeStripe
 
 
@@ -174,3 +179,40 @@ async def test_a_missing_customer_is_replaced_once_then_used(fakes):
     got = await billing.customers.with_customer("u1", "", call)
     assert profile.profiles["u1"].stripe_customer_id == got != "cus_gone"
     assert calls == [("cus_gone", False), (got, True)]
+
+
+def _signed(event: dict) -> tuple[bytes, str]:
+    payload = json.dumps(event)
+    ts = int(time.time())
+    return payload.encode(), f"t={ts},v1={stripe.WebhookSignature._compute_signature(f'{ts}.{payload}', 'whsec_u')}"
+
+
+def _event(event_type: str, object_id: str) -> dict:
+    return {
+        "id": f"evt_{event_type}",
+        "object": "event",
+        "type": event_type,
+        "created": 1,
+        "data": {"object": {"id": object_id}},
+    }
+
+
+async def test_webhooks_dispatch_refund_failures_and_every_dispute_event(fakes):
+    stripe_fake, profile, billing = fakes
+    handler = WebhookHandler(billing, "whsec_u", 300)
+    _, charge_id = await _paid(stripe_fake, billing)
+    made = stripe_fake.refund(charge_id, 1000, created=10)
+    assert (await handler.handle(*_signed(_event("charge.refunded", charge_id)))).action == "refund"
+    stripe_fake.set_status(made.id, "failed")
+    for event_type in ("charge.refund.updated", "refund.updated", "refund.failed"):
+        assert (await handler.handle(*_signed(_event(event_type, made.id)))).action == "refund_reversed"
+    assert profile.profiles["u1"].tokens == 10
+
+    opened = stripe_fake.dispute(charge_id)
+    for event_type in ("charge.dispute.created", "charge.dispute.funds_withdrawn", "charge.dispute.updated"):
+        assert (await handler.handle(*_signed(_event(event_type, opened.id)))).action == "dispute"
+    assert profile.profiles["u1"].tokens == 0
+    stripe_fake.set_status(opened.id, "won")
+    for event_type in ("charge.dispute.funds_reinstated", "charge.dispute.closed"):
+        assert (await handler.handle(*_signed(_event(event_type, opened.id)))).action == "dispute_reinstated"
+    assert profile.profiles["u1"].tokens == 10
