@@ -1,5 +1,6 @@
-"""python -m gateway: serves the gateway with uvicorn on GATEWAY_LISTEN (default 127.0.0.1:8080). A misconfiguration
-exits with one line naming the variable (service_kit.startup)."""
+"""python -m gateway: serves the gateway with uvicorn on GATEWAY_LISTEN (default 127.0.0.1:8080), and its Prometheus
+metrics on METRICS_LISTEN (default 127.0.0.1:9460; never the public port). A misconfiguration exits with one line
+naming the variable (service_kit.startup)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from gateway.app import create_app
 from gateway.serving import UVICORN_OPTIONS
 from gateway.settings import GatewaySettings
 from service_kit.logs import configure_logging
+from service_kit.metrics import serve_metrics
 from service_kit.startup import check_listen_address, run_main
+from service_kit.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("gateway")
 
@@ -22,7 +25,11 @@ def main() -> int:
     configure_logging(settings.log_level)
     # A taken or foreign address is named as GATEWAY_LISTEN now, rather than by uvicorn after start-up.
     check_listen_address(f"{settings.listen_host}:{settings.listen_port}", "GATEWAY_LISTEN")
+    configure_tracing("gateway", settings.otel_exporter_otlp_endpoint)
     app = create_app(settings)
+    metrics_endpoint = (
+        serve_metrics(settings.metrics_listen, app.state.metrics.registry) if settings.metrics_listen else None
+    )
     log.info(
         "serving",
         extra={
@@ -30,16 +37,22 @@ def main() -> int:
                 "listen": settings.gateway_listen,
                 "loop": UVICORN_OPTIONS["loop"],
                 "http": UVICORN_OPTIONS["http"],
+                "metrics": settings.metrics_listen,
             }
         },
     )
-    uvicorn.run(
-        app,
-        host=settings.listen_host,
-        port=settings.listen_port,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-        **UVICORN_OPTIONS,
-    )
+    try:
+        uvicorn.run(
+            app,
+            host=settings.listen_host,
+            port=settings.listen_port,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+            **UVICORN_OPTIONS,
+        )
+    finally:
+        if metrics_endpoint is not None:
+            metrics_endpoint.close()
+        shutdown_tracing()
     return 0
 
 

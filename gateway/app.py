@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from gateway.auth import CertificateCache, FirebaseTokenVerifier
 from gateway.downstream import Downstream
@@ -17,12 +18,15 @@ from gateway.errors import install_error_handlers
 from gateway.local_dev import LocalDev
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import BodyLimitMiddleware, JsonCORSMiddleware, RequestContextMiddleware
-from gateway.routers import checkout_sessions, health, prices, profile, stripe_webhook
+from gateway.rate_limits import WriteRateLimiter
+from gateway.routers import billing_portal, checkout_sessions, health, prices, profile, profile_events, stripe_webhook
 from gateway.settings import GatewaySettings
+from service_kit import tracing
 
 API_TITLE = "Token backend gateway"
 API_VERSION = "1.0.0"
 WEBHOOK_PATH = "/v1/stripe/webhook"
+DOCS_ASSETS_PATH = "/docs-assets"
 
 log = logging.getLogger("gateway")
 
@@ -57,7 +61,15 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             await app.state.downstream.close()
             await http.aclose()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's files served from the pinned fastapi-offline package,
+    # under DOCS_ASSETS_PATH: the pages work without a CDN (offline, or behind a strict firewall).
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS_PATH,
+        # Swagger UI would otherwise ask validator.swagger.io for a badge.
+        swagger_ui_parameters={"validatorUrl": None},
+        # Traces come from service_kit.tracing (OpenTelemetry's FastAPI instrumentation, with the services'
+        # gRPC spans); FastAPI's own telemetry would otherwise look up three global providers per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title=API_TITLE,
         version=API_VERSION,
         description="HTTP API for the frontend: the signed-in user's profile, token history and Stripe "
@@ -66,10 +78,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.write_limiter = (
+        WriteRateLimiter(settings.rate_limit_writes, settings.rate_limit_storage_uri)
+        if settings.rate_limit_writes
+        else None
+    )
 
     install_error_handlers(app)
     for router in (profile.router, prices.router, checkout_sessions.router, stripe_webhook.router, health.router):
         app.include_router(router)
+    app.include_router(profile_events.router)
+    app.include_router(billing_portal.router)
     if local_dev:
         app.include_router(local_dev.router)
 
@@ -92,4 +111,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    # Outermost when tracing is on (service_kit.tracing): the server span, its trace id in the request's logs.
+    tracing.instrument_fastapi(app)
     return app

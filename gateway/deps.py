@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gateway.auth import FirebaseTokenVerifier, FirebaseUser, unauthenticated
 from gateway.downstream import BillingServiceClient, ProfileServiceClient
 from gateway.errors import api_error
+from gateway.rate_limits import WriteRateLimiter
 from gateway.settings import GatewaySettings
 
 bearer_scheme = HTTPBearer(
@@ -34,19 +35,21 @@ async def get_billing_client(request: Request) -> BillingServiceClient:
     return cast(BillingServiceClient, request.app.state.downstream.billing)
 
 
-async def get_verifier(request: Request) -> FirebaseTokenVerifier:
+def verifier_of(request: Request) -> FirebaseTokenVerifier:
     return cast(FirebaseTokenVerifier, request.app.state.verifier)
 
 
 async def get_current_user(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-    verifier: Annotated[FirebaseTokenVerifier, Depends(get_verifier)],
 ) -> FirebaseUser:
+    # The verifier is read from app.state here rather than injected: each dependency costs FastAPI a
+    # resolution per request, and this one runs on every authenticated route.
     if credentials is None:
         raise unauthenticated(
             "an 'Authorization: Bearer <Firebase ID token>' header is required", "MISSING_CREDENTIALS"
         )
-    return await verifier.verify(credentials.credentials)
+    return await verifier_of(request).verify(credentials.credentials)
 
 
 async def require_json_body(request: Request) -> None:
@@ -63,8 +66,18 @@ async def require_json_body(request: Request) -> None:
         raise api_error(415, "the body must be application/json", "UNSUPPORTED_MEDIA_TYPE")
 
 
+async def get_writing_user(request: Request, user: Annotated[FirebaseUser, Depends(get_current_user)]) -> FirebaseUser:
+    """The signed-in user of a write route, counted against RATE_LIMIT_WRITES (429 with Retry-After over it)."""
+    limiter: WriteRateLimiter | None = request.app.state.write_limiter
+    if limiter is not None:
+        await limiter.check(user.uid)
+    return user
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 ProfileClient = Annotated[ProfileServiceClient, Depends(get_profile_client)]
 BillingClient = Annotated[BillingServiceClient, Depends(get_billing_client)]
 CurrentUser = Annotated[FirebaseUser, Depends(get_current_user)]
+# The user of a write route: authenticated, then rate limited per user.
+WritingUser = Annotated[FirebaseUser, Depends(get_writing_user)]
 JsonBody = Depends(require_json_body)

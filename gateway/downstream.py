@@ -34,12 +34,7 @@ class Downstream:
 
     @classmethod
     def open(cls, settings: GatewaySettings, metrics: GatewayMetrics | None = None) -> Downstream:
-        observer: CallObserver | None = None
-        if metrics is not None:
-            histogram = metrics.downstream
-
-            def observer(service: str, method: str, code: str, seconds: float) -> None:
-                histogram.labels(service, method, code).observe(seconds)
+        observer: CallObserver | None = metrics.observe_downstream if metrics is not None else None
 
         token = settings.auth_token_gateway.get_secret_value()
         timeout_s = settings.downstream_timeout_s

@@ -31,6 +31,24 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        # Label children per (method, route, status): labels() costs a lock and a tuple build per call.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._downstream_children: dict[tuple[str, str, str], Histogram] = {}
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route, str(status)).observe(seconds)
+        children = self._children.get((method, route, status))
+        if children is None:
+            labels = (method, route, str(status))
+            children = self._children[(method, route, status)] = (
+                self.requests.labels(*labels),
+                self.latency.labels(*labels),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_downstream(self, service: str, method: str, code: str, seconds: float) -> None:
+        """service_kit.grpc_client's CallObserver for the gateway's gRPC calls."""
+        child = self._downstream_children.get((service, method, code))
+        if child is None:
+            child = self._downstream_children[(service, method, code)] = self.downstream.labels(service, method, code)
+        child.observe(seconds)

@@ -126,6 +126,11 @@ class BodyLimitMiddleware:
             return
         limit = self.limit_for_path(scope.get("path", ""))
         declared = _header(scope, b"content-length")
+        if declared is None and _header(scope, b"transfer-encoding") is None:
+            # No Content-Length and no Transfer-Encoding: HTTP/1.1 says there is no body (RFC 9112 6.3), so
+            # there is nothing to count or buffer (most GETs).
+            await self.app(scope, receive, send)
+            return
         if declared is not None:
             try:
                 too_big = int(declared) > limit

@@ -108,6 +108,7 @@ class PriceList(BaseModel):
 PRICE_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,255}$"
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,255}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
+MAX_REDIRECT_URL_LEN = 2048
 
 
 class CheckoutSessionCreate(BaseModel):
@@ -131,12 +132,43 @@ class CheckoutSessionCreate(BaseModel):
         json_schema_extra=_without_default,
     )
 
+    success_url: str | None = Field(
+        None,
+        max_length=MAX_REDIRECT_URL_LEN,
+        description="Where Stripe sends the buyer after paying; must lie under ALLOWED_REDIRECT_ORIGINS. "
+        "{CHECKOUT_SESSION_ID} in it is replaced by the session id (added as ?session_id= if absent). "
+        "Default: the gateway's own success page.",
+        json_schema_extra=_without_default,
+    )
+    cancel_url: str | None = Field(
+        None,
+        max_length=MAX_REDIRECT_URL_LEN,
+        description="Where Stripe sends the buyer who cancels; must lie under ALLOWED_REDIRECT_ORIGINS.",
+        json_schema_extra=_without_default,
+    )
+
     @field_validator("quantity")
     @classmethod
     def _subscription_quantity(cls, quantity: int, info: ValidationInfo) -> int:
         if info.data.get("mode") == "subscription" and quantity != 1:
             raise PydanticCustomError("subscription_quantity", "a subscription is bought with quantity 1")
         return quantity
+
+
+class BillingPortalSessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    return_url: str | None = Field(
+        None,
+        max_length=MAX_REDIRECT_URL_LEN,
+        description="Where the portal's return link goes; must lie under ALLOWED_REDIRECT_ORIGINS. "
+        "Default: BILLING_PORTAL_RETURN_URL.",
+        json_schema_extra=_without_default,
+    )
+
+
+class BillingPortalSession(BaseModel):
+    url: str = Field(description="Stripe billing portal page to send the browser to (short-lived).")
 
 
 class CheckoutSession(BaseModel):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from gateway.rate_limits import open_storage, parse_limits
+from gateway.redirects import redirect_allowed
 from service_kit.settings import CommonSettings
 
 GOOGLE_SECURETOKEN_CERTS = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
@@ -14,6 +17,8 @@ GOOGLE_SECURETOKEN_CERTS = "https://www.googleapis.com/robot/v1/metadata/x509/se
 
 class GatewaySettings(CommonSettings):
     gateway_listen: str = "127.0.0.1:8080"
+    # Prometheus metrics (GET /metrics) on their own address, never the public one; empty = not served.
+    metrics_listen: str = "127.0.0.1:9460"
     profile_target: str = "127.0.0.1:50051"
     billing_target: str = "127.0.0.1:50052"
 
@@ -38,6 +43,17 @@ class GatewaySettings(CommonSettings):
     # Comma-separated in the environment: CORS_ORIGINS=https://app.example.com,http://localhost:3000
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["http://localhost:3000"])
 
+    # Where Checkout and the billing portal may send the browser back to: scheme://host[:port], compared
+    # exactly (the same variable and rule as billing's; the gateway refuses early, naming the field).
+    # Comma-separated or a JSON list.
+    allowed_redirect_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8080", "http://localhost:8080"]
+    )
+    # The billing portal's "return" link when the request names none; empty = the first allowed origin + "/".
+    billing_portal_return_url: str = ""
+    # GET /v1/profile/events: a keep-alive comment after this many seconds without an event.
+    profile_events_keepalive_s: float = Field(15.0, gt=0, le=300)
+
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     # Stripe events (a session with its line items) can be larger than a browser's request.
     webhook_max_body_bytes: int = Field(512 * 1024, ge=1024, le=16 * 1024 * 1024)
@@ -45,6 +61,11 @@ class GatewaySettings(CommonSettings):
     downstream_timeout_s: float = Field(5.0, gt=0, le=60)
     # Retry-After sent with 503s.
     retry_after_s: int = Field(1, ge=0, le=3600)
+    # Per-user limit on the writes (checkout and portal sessions, profile create/update), e.g. "10/minute" or
+    # "10/minute;100/hour"; empty = no limit. Counted where RATE_LIMIT_STORAGE_URI says: memory:// = per
+    # replica; a shared storage (redis://...) = across replicas (gateway/rate_limits.py).
+    rate_limit_writes: str = "20/minute"
+    rate_limit_storage_uri: str = "memory://"
 
     @field_validator("gateway_listen")
     @classmethod
@@ -54,10 +75,32 @@ class GatewaySettings(CommonSettings):
             raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:8080), got {value!r}")
         return value
 
+    @field_validator("rate_limit_writes")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value.strip():
+            parse_limits(value)
+        return value.strip()
+
+    @field_validator("rate_limit_storage_uri")
+    @classmethod
+    def _rate_limit_storage(cls, value: str) -> str:
+        open_storage(value)
+        return value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_redirect_origins", mode="before")
+    @classmethod
+    def _split_redirect_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
@@ -79,6 +122,12 @@ class GatewaySettings(CommonSettings):
             )
         if self.local_dev_key_file and not self.is_local:
             raise ValueError("LOCAL_DEV_KEY_FILE is refused with APP_ENV=production")
+        if not self.billing_portal_return_url and self.allowed_redirect_origins:
+            self.billing_portal_return_url = self.allowed_redirect_origins[0].rstrip("/") + "/"
+        if self.billing_portal_return_url and not redirect_allowed(
+            self.billing_portal_return_url, self.allowed_redirect_origins
+        ):
+            raise ValueError("BILLING_PORTAL_RETURN_URL must lie under ALLOWED_REDIRECT_ORIGINS")
         return self
 
     def required_production_secrets(self) -> list[str]:

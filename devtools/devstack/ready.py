@@ -53,7 +53,7 @@ async def wait_ready(timeout_s: float = 120) -> bool:
     print(
         f"\nAll services ready in {time.time() - started:.1f}s\n"
         f"  Try it:        {gateway}/\n"
-        f"  API docs:      {gateway}/docs\n"
+        f"  API docs:      {gateway}/docs  and  {gateway}/redoc  (served offline)\n"
         f"  OpenAPI:       {gateway}/openapi.json\n"
         f"  Profile gRPC:  {os.environ['PROFILE_TARGET']}  (mTLS, see README: grpcurl)\n"
         f"  Billing gRPC:  {os.environ['BILLING_TARGET']}\n"

@@ -9,13 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Response, status
 
 from gateway import convert
-from gateway.deps import BillingClient, CurrentUser, JsonBody, ProfileClient
+from gateway.deps import BillingClient, CurrentUser, JsonBody, ProfileClient, SettingsDep, WritingUser
 from gateway.errors import (
     AUTH_ERROR_RESPONSES,
     COMMON_ERROR_RESPONSES,
     CONFLICT_RESPONSES,
     JSON_BODY_ERROR_RESPONSES,
 )
+from gateway.redirects import require_redirect
 from gateway.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     SESSION_ID_PATTERN,
@@ -52,9 +53,10 @@ def stripe_request_id(uid: str, idempotency_key: str | None) -> str:
 )
 async def create_checkout_session(
     body: CheckoutSessionCreate,
-    user: CurrentUser,
+    user: WritingUser,
     profile: ProfileClient,
     billing: BillingClient,
+    settings: SettingsDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -65,6 +67,10 @@ async def create_checkout_session(
         ),
     ] = None,
 ) -> CheckoutSession:
+    # Refused before anything is created; billing applies the same rule again (empty = its defaults).
+    origins = settings.allowed_redirect_origins
+    success_url = require_redirect(body.success_url, "success_url", origins) if body.success_url else ""
+    cancel_url = require_redirect(body.cancel_url, "cancel_url", origins) if body.cancel_url else ""
     # Billing links the Stripe customer to the profile, so the profile must exist (CreateProfile is idempotent).
     await profile.call(profile.stub.CreateProfile, profile_pb.CreateProfileRequest(uid=user.uid, email=user.email))
     reply = await billing.call(
@@ -74,6 +80,8 @@ async def create_checkout_session(
             price_id=body.price_id,
             mode=convert.PRICE_MODE_TO_PB[body.mode],
             quantity=body.quantity,
+            success_url=success_url,
+            cancel_url=cancel_url,
             request_id=stripe_request_id(user.uid, idempotency_key),
             email=user.email,
         ),

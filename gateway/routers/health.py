@@ -1,12 +1,11 @@
 """/healthz (liveness: the process answers), /readyz (both services SERVING per grpc.health.v1, asked with
-service_kit's one health check), /metrics."""
+service_kit's one health check). Metrics are not here: they are served on METRICS_LISTEN only (gateway.__main__)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, Request
 
 from gateway.downstream import Downstream
 from gateway.errors import ErrorResponse, api_error
@@ -45,8 +44,3 @@ async def readyz(request: Request) -> Readiness:
             headers={"Retry-After": str(request.app.state.settings.retry_after_s)},
         )
     return Readiness(services=services)
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

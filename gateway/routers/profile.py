@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from google.protobuf import field_mask_pb2
 
 from gateway import convert
-from gateway.deps import CurrentUser, JsonBody, ProfileClient
+from gateway.deps import CurrentUser, JsonBody, ProfileClient, WritingUser
 from gateway.errors import AUTH_ERROR_RESPONSES, COMMON_ERROR_RESPONSES, JSON_BODY_ERROR_RESPONSES
 from gateway.schemas import TokenHistoryPage, UserDataUpdate, UserProfileData
 from service_kit.timestamps import to_timestamp
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1/profile", tags=["profile"], responses={**COMMON_E
         200: {"description": "The profile already existed."},
     },
 )
-async def create_profile(user: CurrentUser, profile: ProfileClient, response: Response) -> UserProfileData:
+async def create_profile(user: WritingUser, profile: ProfileClient, response: Response) -> UserProfileData:
     created = await profile.call(profile.stub.CreateProfile, pb.CreateProfileRequest(uid=user.uid, email=user.email))
     if created.created:
         response.status_code = status.HTTP_201_CREATED
@@ -60,7 +60,7 @@ async def get_profile(user: CurrentUser, profile: ProfileClient) -> UserProfileD
     dependencies=[JsonBody],
     responses=JSON_BODY_ERROR_RESPONSES,
 )
-async def update_profile(body: UserDataUpdate, user: CurrentUser, profile: ProfileClient) -> UserProfileData:
+async def update_profile(body: UserDataUpdate, user: WritingUser, profile: ProfileClient) -> UserProfileData:
     paths = sorted(body.model_fields_set)
     changes = pb.UserProfile(uid=user.uid)
     if "display_name" in paths:

@@ -25,7 +25,7 @@ pytestmark = [
     ),
 ]
 
-NODE_TESTS = ("errors.test", "client.test")
+NODE_TESTS = ("errors.test", "events.test", "client.test")
 
 
 def _run(*args: object, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -51,6 +51,8 @@ def gateway_test_settings(
         tls_client_cert_file="",
         tls_client_key_file="",
         tls_server_name="",
+        # Off unless a test is about it (tests/gateway/test_rate_limits.py): suites write freely as one user.
+        rate_limit_writes="",
     )
     values.update(overrides)
     return GatewaySettings(_env_file=None, **values)

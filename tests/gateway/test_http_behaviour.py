@@ -10,11 +10,13 @@ import logging
 import pathlib
 
 import grpc
+import httpx
 import pytest
 
 from gateway.middleware import sanitise_request_id
 from profile_service.store.sqlite_store import SqliteStore
 from service_kit.logs import JsonFormatter
+from service_kit.metrics import serve_metrics
 from tests.gateway.conftest import ProfileGateway
 from tests.gateway.harness import DEAD_TARGET, gateway_client, gateway_test_settings
 from tests.support.billing_server import run_billing_service
@@ -234,7 +236,14 @@ async def test_readiness_and_metrics(sqlite_profile, firebase, uid: str) -> None
             assert ready.json() == {"status": "ready", "services": {"profile": "SERVING", "billing": "SERVING"}}
             await client.post("/v1/profile", headers=firebase.auth_headers(uid))
             await client.get("/v1/checkout-sessions/cs_unknown", headers={"Authorization": "Bearer x.y.z"})
-            metrics = await client.get("/metrics")
+            # Never on the public port: on METRICS_LISTEN, served as gateway.__main__ serves it.
+            assert (await client.get("/metrics")).status_code == 404
+            endpoint = serve_metrics("127.0.0.1:0", _app.state.metrics.registry)
+            try:
+                async with httpx.AsyncClient() as scraper:
+                    metrics = await scraper.get(f"http://127.0.0.1:{endpoint.port}/metrics")
+            finally:
+                endpoint.close()
             assert metrics.status_code == 200
             text = metrics.text
             assert 'gateway_http_requests_total{method="POST",route="/v1/profile",status="201"} 1.0' in text

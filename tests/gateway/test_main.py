@@ -18,12 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_python_m_gateway_serves(tmp_path: Path, firebase) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "FIREBASE_", "PROFILE_", "BILLING_"))},
         "PYTHONPATH": str(ROOT),
         "APP_ENV": "local",
         "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+        "METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
         "PROFILE_TARGET": "127.0.0.1:1",
         "BILLING_TARGET": "127.0.0.1:1",
         "FIREBASE_PROJECT_ID": firebase.project_id,
@@ -55,7 +56,11 @@ def test_python_m_gateway_serves(tmp_path: Path, firebase) -> None:
         assert response.status_code == 503 and response.headers["x-request-id"] == "main-test-1"
         assert httpx.get(f"{base}/openapi.json", timeout=5).json()["info"]["title"]
         assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
-        assert "gateway_http_requests_total" in httpx.get(f"{base}/metrics", timeout=5).text
+        # Metrics on METRICS_LISTEN only; the public port does not have them.
+        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 404
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert 'gateway_http_requests_total{method="GET",route="/v1/profile",status="503"} 1.0' in scraped
+        assert 'gateway_downstream_call_duration_seconds_count{code="UNAVAILABLE",method="GetProfile"' in scraped
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=20)
@@ -68,7 +73,7 @@ def test_python_m_gateway_serves(tmp_path: Path, firebase) -> None:
     started = [line for line in lines if line["msg"] == "gateway started"]
     assert started and started[0]["event_loop"].startswith("uvloop."), lines
     routes = {line.get("route") for line in lines if line["logger"] == "gateway.http"}
-    assert {"/healthz", "/v1/profile", "/openapi.json", "/docs", "/metrics"} <= routes
+    assert {"/healthz", "/v1/profile", "/openapi.json", "/docs"} <= routes
     request_lines = [line for line in lines if line.get("request_id") == "main-test-1"]
     assert any(line["logger"] == "gateway.http" and line["status"] == 503 for line in request_lines), lines
     assert any(line["logger"] == "gateway.errors" for line in request_lines), lines

@@ -38,7 +38,7 @@ class Watcher:
     async def next(self) -> pb.UserProfile:
         return await asyncio.wait_for(self.profiles.get(), WAIT_S)
 
-    async def until(self, predicate) -> pb.UserProfile:  # type: ignore[no-untyped-def]
+    async def until(self, predicate) -> pb.UserProfile:
         while True:
             profile = await self.next()
             if predicate(profile):
@@ -56,7 +56,7 @@ async def watching(profile: RunningProfile, uid: str) -> AsyncIterator[Watcher]:
             await watcher.task
 
 
-def _second_store(store: ProfileStore, tmp_path) -> ProfileStore:  # type: ignore[no-untyped-def]
+def _second_store(store: ProfileStore, tmp_path) -> ProfileStore:
     """Another process's view of the same data: the same SQLite file or the same Firestore project."""
     from profile_service.store.sqlite_store import SqliteStore
 
@@ -107,7 +107,7 @@ async def test_unknown_and_invalid_users_are_refused(profile: RunningProfile, ui
 
 async def test_a_change_made_by_another_replica_reaches_the_watcher(
     backend: str, make_store, tmp_path, uid: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # SQLite: the other process is seen by the poll (set short here). Firestore: by the listener, so the poll
     # is set far beyond the bound the test waits.
     poll_s = 0.2 if backend == "sqlite" else 600.0
@@ -131,3 +131,30 @@ async def test_watchers_of_one_user_share_and_release_the_subscription(profile: 
         await two.next()
         await profile.stub.GrantTokens(_grant(uid, 1, "both"))
         assert (await one.next()).tokens == 1 and (await two.next()).tokens == 1
+
+
+async def test_only_the_gateway_may_watch(tmp_path, uid: str) -> None:
+    from profile_service.store.sqlite_store import SqliteStore
+    from service_kit.channels import auth_metadata
+    from service_kit.dev_credentials import dev_tokens
+
+    tokens = dev_tokens()
+    settings = ProfileSettings(
+        _env_file=None,
+        auth_token_gateway=tokens["gateway"],
+        auth_token_billing=tokens["billing"],
+        auth_token_backend=tokens["backend"],
+    )
+    async with run_profile_service(SqliteStore(tmp_path / "guarded.sqlite3"), settings) as guarded:
+        stub, request = guarded.stub, pb.WatchProfileRequest(uid=uid)
+        await stub.CreateProfile(
+            pb.CreateProfileRequest(uid=uid, email="g@example.com"), metadata=auth_metadata(tokens["gateway"])
+        )
+        call = stub.WatchProfile(request, metadata=auth_metadata(tokens["gateway"]))
+        assert (await asyncio.wait_for(call.read(), WAIT_S)).profile.uid == uid
+        call.cancel()
+        for caller in ("billing", "backend"):
+            with pytest.raises(grpc.RpcError) as denied:
+                async for _ in stub.WatchProfile(request, timeout=WAIT_S, metadata=auth_metadata(tokens[caller])):
+                    pass
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED, caller

@@ -3,8 +3,10 @@
 //
 //   const tokens = createTokenClient({ baseUrl, getIdToken: () => auth.currentUser!.getIdToken() })
 //   const profile = await tokens.getUserProfile()
-import { errorFromResponse, NotFoundError, TokenNetworkError } from './errors'
+import { errorFromResponse, NotFoundError, TokenApiError, TokenNetworkError } from './errors'
+import { readServerSentEvents } from './events'
 import type {
+  BillingPortalSession,
   CheckoutMode,
   CheckoutOptions,
   CheckoutSession,
@@ -40,6 +42,27 @@ export interface TokenClient {
   // Newest first; pass `next_page_token` back as `page_token` for the next page (null on the last).
   listTokenHistory(query?: TokenHistoryQuery): Promise<TokenHistoryPage>
   listPrices(): Promise<Price[]>
+  // Stripe's billing portal (payment methods, invoices, cancelling): send the browser to the returned `url`.
+  // `return_url` (under the gateway's ALLOWED_REDIRECT_ORIGINS) defaults to its BILLING_PORTAL_RETURN_URL.
+  // A user who never checked out gets a ConflictError with reason NO_STRIPE_CUSTOMER.
+  createBillingPortalSession(return_url?: string): Promise<BillingPortalSession>
+  // Live profile: onProfile gets the profile at once and again after every change (a purchase's webhook, a
+  // spend, the subscription...). Reconnects by itself, with a fresh ID token when the old one expires, and
+  // after network failures; stops on close() or an error that retrying cannot mend (onError gets it).
+  watchProfile(onProfile: (profile: UserProfileData) => void, options?: WatchProfileOptions): ProfileWatch
+}
+
+export interface WatchProfileOptions {
+  // Errors that end the watch (401, 404, ...) and, with `willRetry`, failures it retries.
+  onError?: (error: TokenApiError | TokenNetworkError, willRetry: boolean) => void
+  // Wait before reconnecting after a failure; doubles up to 30 s. Default 1000.
+  retryDelayMs?: number
+}
+
+export interface ProfileWatch {
+  close(): void
+  // Settles when the watch has stopped (close(), or an error it does not retry).
+  readonly closed: Promise<void>
 }
 
 type Method = 'get' | 'post' | 'patch'
@@ -47,7 +70,8 @@ type Method = 'get' | 'post' | 'patch'
 // does not have does not compile.
 type JsonOf<R> = R extends { content: { 'application/json': infer T } } ? T : never
 type Success<Op> = Op extends { responses: infer R } ? JsonOf<R[keyof R & (200 | 201)]> : never
-type JsonBody<Op> = Op extends { requestBody: infer B } ? JsonOf<B> : never
+// An optional body (POST /v1/billing-portal-sessions) is typed like a required one.
+type JsonBody<Op> = Op extends { requestBody?: infer B } ? JsonOf<NonNullable<B>> : never
 type MethodOf<P extends keyof paths> = { [M in Method]: paths[P][M] extends { responses: unknown } ? M : never }[Method]
 
 interface CallOptions<Op> {
@@ -97,6 +121,62 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
   const createUserProfile = () => request('post', '/v1/profile')
 
+  function watchProfile(onProfile: (profile: UserProfileData) => void, watch: WatchProfileOptions = {}): ProfileWatch {
+    const stop = new AbortController()
+    const firstDelay = watch.retryDelayMs ?? 1000
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms)
+        stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+      })
+
+    // One connection: resolves true to reconnect at once (token expired), false to reconnect after a delay.
+    async function connect(): Promise<boolean> {
+      const response = await doFetch(`${baseUrl}/v1/profile/events`, {
+        headers: { Accept: 'text/event-stream', Authorization: `Bearer ${await options.getIdToken()}` },
+        cache: 'no-store',
+        signal: stop.signal,
+      })
+      if (!response.ok) throw await errorFromResponse(response)
+      if (response.body === null) return false
+      let expired = false
+      await readServerSentEvents(response.body, ({ event, data }) => {
+        if (event === 'profile') onProfile(JSON.parse(data) as UserProfileData)
+        else if (event === 'expired') expired = true
+      })
+      return expired
+    }
+
+    async function run(): Promise<void> {
+      let delay = firstDelay
+      while (!stop.signal.aborted) {
+        try {
+          if (await connect()) {
+            delay = firstDelay
+            continue
+          }
+        } catch (cause) {
+          if (stop.signal.aborted) return
+          const error =
+            cause instanceof TokenApiError || cause instanceof TokenNetworkError
+              ? cause
+              : new TokenNetworkError(`GET /v1/profile/events failed: ${String(cause)}`, { cause })
+          const retry = !(error instanceof TokenApiError) || error.kind === 'unavailable' || error.kind === 'rate_limited'
+          watch.onError?.(error, retry)
+          if (!retry) return
+          if (error instanceof TokenApiError && error.retryAfter !== undefined) {
+            delay = Math.max(delay, error.retryAfter * 1000)
+          }
+        }
+        await sleep(delay)
+        delay = Math.min(delay * 2, 30_000)
+      }
+    }
+
+    const closed = run()
+    return { close: () => stop.abort(), closed }
+  }
+
   return {
     async getUserProfile() {
       try {
@@ -117,5 +197,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       request('get', '/v1/checkout-sessions/{session_id}', { params: { session_id } }),
     listTokenHistory: (query = {}) => request('get', '/v1/profile/token-history', { query }),
     listPrices: async () => (await request('get', '/v1/prices')).prices,
+    createBillingPortalSession: (return_url) =>
+      request('post', '/v1/billing-portal-sessions', { body: return_url === undefined ? {} : { return_url } }),
+    watchProfile,
   }
 }

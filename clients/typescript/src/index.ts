@@ -1,4 +1,6 @@
 export { createTokenClient } from './client'
-export type { TokenClient, TokenClientOptions } from './client'
+export type { ProfileWatch, TokenClient, TokenClientOptions, WatchProfileOptions } from './client'
+export { readServerSentEvents } from './events'
+export type { ServerSentEvent } from './events'
 export * from './errors'
 export type * from './models'

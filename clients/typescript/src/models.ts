@@ -18,6 +18,8 @@ export type CheckoutSession = Schemas['CheckoutSession']
 // What the success page reads: status 'fulfilled' | 'pending' | 'failed' | 'subscription', and the balance.
 export type CheckoutSessionStatus = Schemas['CheckoutSessionStatus']
 export type ErrorDetail = Schemas['ErrorDetail']
+// `url` is the Stripe billing portal page to send the browser to.
+export type BillingPortalSession = Schemas['BillingPortalSession']
 
 // Whatever else POST /v1/checkout-sessions accepts (quantity, ...), plus the Idempotency-Key header.
 export type CheckoutOptions = Omit<Schemas['CheckoutSessionCreate'], 'price_id' | 'mode'> & {

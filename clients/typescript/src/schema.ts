@@ -142,10 +142,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/profile/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's profile as server-sent events: on connect and after every change, until the ID token expires */
+        get: operations["profile_events_v1_profile_events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/billing-portal-sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a Stripe billing portal session for the caller; send the browser to `url` */
+        post: operations["create_billing_portal_session_v1_billing_portal_sessions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** BillingPortalSession */
+        BillingPortalSession: {
+            /**
+             * Url
+             * @description Stripe billing portal page to send the browser to (short-lived).
+             */
+            url: string;
+        };
+        /** BillingPortalSessionCreate */
+        BillingPortalSessionCreate: {
+            /**
+             * Return Url
+             * @description Where the portal's return link goes; must lie under ALLOWED_REDIRECT_ORIGINS. Default: BILLING_PORTAL_RETURN_URL.
+             */
+            return_url?: string | null;
+        };
         /** CheckoutSession */
         CheckoutSession: {
             /** Id */
@@ -173,6 +223,16 @@ export interface components {
              * @description Defaults to 1; subscriptions take 1 only.
              */
             quantity?: number;
+            /**
+             * Success Url
+             * @description Where Stripe sends the buyer after paying; must lie under ALLOWED_REDIRECT_ORIGINS. {CHECKOUT_SESSION_ID} in it is replaced by the session id (added as ?session_id= if absent). Default: the gateway's own success page.
+             */
+            success_url?: string | null;
+            /**
+             * Cancel Url
+             * @description Where Stripe sends the buyer who cancels; must lie under ALLOWED_REDIRECT_ORIGINS.
+             */
+            cancel_url?: string | null;
         };
         /** CheckoutSessionStatus */
         CheckoutSessionStatus: {
@@ -295,7 +355,7 @@ export interface components {
              * Type
              * @enum {string}
              */
-            type: "unspecified" | "purchase" | "promotional" | "refund_reversal" | "adjustment" | "spend" | "refund";
+            type: "unspecified" | "purchase" | "promotional" | "refund_reversal" | "adjustment" | "spend" | "refund" | "expiry" | "allowance";
             /**
              * Timestamp
              * Format: date-time
@@ -1420,6 +1480,266 @@ export interface operations {
                 };
             };
             /** @description A service is not SERVING. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    profile_events_v1_profile_events_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/event-stream: `event: profile` with a UserProfileData JSON, keep-alive comments, then `event: expired` (data {"reason":"TOKEN_EXPIRED"}) when the ID token expires, or `event: error` (data: the error body) when the profile service fails. Send the ID token in the Authorization header (read the stream with fetch, not EventSource). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Bad request (malformed body, or rejected downstream as INVALID_ARGUMENT). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid Firebase ID token (WWW-Authenticate: Bearer). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The resource belongs to another user. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller has no profile yet (POST /v1/profile). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request failed validation (unknown or read-only fields, wrong types). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A downstream service failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A downstream service is unavailable; see Retry-After. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_billing_portal_session_v1_billing_portal_sessions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["BillingPortalSessionCreate"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillingPortalSession"];
+                };
+            };
+            /** @description Bad request (malformed body, or rejected downstream as INVALID_ARGUMENT). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid Firebase ID token (WWW-Authenticate: Bearer). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The resource belongs to another user. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Method not allowed. */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description NO_STRIPE_CUSTOMER: the caller never checked out, so there is nothing to manage. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body must be application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request failed validation (unknown or read-only fields, wrong types). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A downstream service failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A downstream service is unavailable; see Retry-After. */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
   AuthError,
+  ConflictError,
   createTokenClient,
   ForbiddenError,
   NotFoundError,
@@ -13,7 +14,7 @@ import {
   ValidationError,
 } from '../src/index'
 import { rejection } from './support'
-import type { CheckoutSession, UserDataUpdate } from '../src/index'
+import type { CheckoutSession, UserDataUpdate, UserProfileData } from '../src/index'
 
 function env(name: string): string {
   const value = process.env[name]
@@ -142,4 +143,53 @@ test('an expired or malformed ID token is an AuthError', async () => {
 test('a gateway that does not answer is a TokenNetworkError', async () => {
   const nowhere = createTokenClient({ baseUrl: 'http://127.0.0.1:1', getIdToken: async () => 'token' })
   await rejection(nowhere.getUserProfile(), TokenNetworkError)
+})
+
+test('createBillingPortalSession opens the stand-in portal; a user who never checked out gets a ConflictError', async () => {
+  const portal = await alice.createBillingPortalSession()
+  assert(portal.url.startsWith(`${env('STANDIN_URL')}/portal/`), portal.url)
+  const page = await fetch(portal.url)
+  assert.equal(page.status, 200)
+  assert.match(await page.text(), /Billing portal/)
+  await rejection(alice.createBillingPortalSession('https://evil.example/'), ValidationError)
+  const err = await rejection(bob.createBillingPortalSession(), ConflictError)
+  assert.equal(err.reason, 'NO_STRIPE_CUSTOMER')
+})
+
+test('watchProfile: the profile at once, then the balance after a purchase paid on the stand-in', async () => {
+  const seen: UserProfileData[] = []
+  const waiters: [(p: UserProfileData) => boolean, () => void][] = []
+  const until = (check: (p: UserProfileData) => boolean) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching profile in ${JSON.stringify(seen)}`)), 15_000)
+      waiters.push([check, () => (clearTimeout(timer), resolve())])
+    })
+  const first = until(() => true)
+  const watch = alice.watchProfile((profile) => {
+    seen.push(profile)
+    for (const [check, resolve] of waiters) if (check(profile)) resolve()
+  })
+  try {
+    await first
+    const before = seen[0]?.tokens ?? -1
+    assert(before >= 5, JSON.stringify(seen))
+    const paid = until((p) => p.tokens === before + 5)
+    const another = await alice.createCheckoutSession(ONE_TIME_PRICE, 'payment', { idempotencyKey: 'buy-live' })
+    await payOnTheStandin(another.id)
+    await paid // pushed by the gateway: no call of ours asked for it
+  } finally {
+    watch.close()
+    await watch.closed
+  }
+})
+
+test('watchProfile with an expired ID token stops with an AuthError', async () => {
+  const errors: unknown[] = []
+  const watch = signedIn(env('ID_TOKEN_EXPIRED')).watchProfile(() => assert.fail('no profile expected'), {
+    onError: (error, willRetry) => errors.push([error, willRetry]),
+  })
+  await watch.closed
+  assert.equal(errors.length, 1)
+  const [[error, willRetry]] = errors as [[unknown, boolean]]
+  assert(error instanceof AuthError && !willRetry)
 })

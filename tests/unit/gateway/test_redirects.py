@@ -45,3 +45,32 @@ def test_gateway_and_billing_agree(url: str, reason: str | None) -> None:
     problem = redirect_problem(url, ALLOWED)
     assert (problem[0] if problem else None) == reason
     assert _billing_reason(url) == reason
+
+
+def test_settings_read_the_same_variable_as_billing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from billing_service.settings import BillingSettings
+    from gateway.settings import GatewaySettings
+
+    monkeypatch.setenv("ALLOWED_REDIRECT_ORIGINS", "http://localhost:3000, https://app.example.com")
+    gateway = GatewaySettings(_env_file=None)
+    assert gateway.allowed_redirect_origins == ["http://localhost:3000", "https://app.example.com"]
+    assert gateway.allowed_redirect_origins == BillingSettings(_env_file=None).allowed_redirect_origins
+    # No BILLING_PORTAL_RETURN_URL: the first allowed origin.
+    assert gateway.billing_portal_return_url == "http://localhost:3000/"
+    monkeypatch.setenv("ALLOWED_REDIRECT_ORIGINS", '["https://app.example.com"]')
+    assert GatewaySettings(_env_file=None).allowed_redirect_origins == ["https://app.example.com"]
+
+
+def test_a_portal_return_url_outside_the_allowed_origins_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    from gateway.settings import GatewaySettings
+
+    monkeypatch.setenv("ALLOWED_REDIRECT_ORIGINS", "https://app.example.com")
+    monkeypatch.setenv("BILLING_PORTAL_RETURN_URL", "https://app.example.com/account")
+    assert GatewaySettings(_env_file=None).billing_portal_return_url == "https://app.example.com/account"
+    monkeypatch.setenv("BILLING_PORTAL_RETURN_URL", "https://evil.example/")
+    with pytest.raises(ValidationError, match="BILLING_PORTAL_RETURN_URL"):
+        GatewaySettings(_env_file=None)
