@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from gateway.rate_limits import open_storage, parse_limits
-from gateway.redirects import redirect_allowed
+from service_kit.redirects import redirect_allowed
 from service_kit.settings import CommonSettings
 
 GOOGLE_SECURETOKEN_CERTS = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"

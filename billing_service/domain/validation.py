@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 from billing_service.domain.errors import InvalidArgument
+from service_kit.redirects import redirect_problem
 from tokens import contract_rules as limits
 
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _printable(value: str) -> bool:
@@ -41,31 +41,12 @@ def request_id(value: str, field: str = "request_id") -> str:
     return value
 
 
-def origin_of(url: str) -> str | None:
-    """scheme://host:port with the port always spelled out, or None when the URL has no usable origin."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None or parts.password is not None:
-        return None
-    return f"{scheme}://{parts.hostname.lower()}:{port or _DEFAULT_PORTS[scheme]}"
-
-
 def redirect_url(value: str, field: str, allowed_origins: list[str]) -> str:
-    """An absolute http(s) URL whose scheme, host and port equal one allowed origin exactly."""
-    if len(value) > limits.URL_MAX_LEN:
-        raise InvalidArgument(field, f"must be at most {limits.URL_MAX_LEN} characters")
-    if not _printable(value) or "\\" in value:
-        raise InvalidArgument(field, "must not contain spaces, backslashes or control characters")
-    origin = origin_of(value)
-    if origin is None:
-        raise InvalidArgument(field, "must be an absolute http(s) URL without credentials")
-    allowed = {o for o in (origin_of(a) for a in allowed_origins) if o}
-    if origin not in allowed:
-        raise InvalidArgument(field, "is not under an allowed redirect origin", reason="REDIRECT_NOT_ALLOWED")
+    """An absolute http(s) URL whose scheme, host and port equal one allowed origin exactly (the shared rule)."""
+    problem = redirect_problem(value, allowed_origins)
+    if problem is not None:
+        reason, message = problem
+        raise InvalidArgument(field, message, reason=reason)
     return value
 
 

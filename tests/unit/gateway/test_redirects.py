@@ -1,4 +1,4 @@
-"""The gateway's redirect check and billing's are one rule in two images: run both over one table."""
+"""The redirect rule (service_kit/redirects.py) as the gateway and billing apply it: one table, the same answers."""
 
 from __future__ import annotations
 
