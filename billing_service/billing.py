@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from billing_service.domain.catalogue import Catalogue
 from billing_service.settings import BillingSettings
+from billing_service.use_cases.allowances import Allowances
 from billing_service.use_cases.checkout import Checkout
 from billing_service.use_cases.customers import CustomerLinks
 from billing_service.use_cases.disputes import Disputes
@@ -26,7 +27,10 @@ class Billing:
         self.checkout = Checkout(settings, catalogue, stripe_port, self.customers)
         self.fulfilment = Fulfilment(catalogue, stripe_port, profile)
         self.subscriptions = Subscriptions(stripe_port, profile)
+        self.allowances = Allowances(catalogue, stripe_port, profile)
         self.refunds = Refunds(stripe_port, profile, self.fulfilment)
         self.disputes = Disputes(stripe_port, self.refunds)
         self.portal = BillingPortal(settings, stripe_port, profile)
-        self.reconciliation = Reconciliation(stripe_port, self.fulfilment, self.refunds, self.subscriptions)
+        self.reconciliation = Reconciliation(
+            stripe_port, self.fulfilment, self.refunds, self.subscriptions, self.allowances
+        )

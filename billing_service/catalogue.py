@@ -8,6 +8,7 @@ import json
 from billing_service.domain.catalogue import MAX_TOKENS_PER_UNIT, Catalogue, CatalogueEntry, PriceMode
 from billing_service.settings import BillingSettings
 from service_kit.startup import ConfigurationError
+from tokens import contract_rules as limits
 
 
 def _entry_from_json(item: object, index: int) -> CatalogueEntry:
@@ -28,6 +29,9 @@ def _entry_from_json(item: object, index: int) -> CatalogueEntry:
         )
     if mode is PriceMode.SUBSCRIPTION and tokens:
         raise ValueError(f"BILLING_CATALOGUE[{index}].tokens_per_unit must be 0 for a subscription price")
+    per_period = int(item.get("tokens_per_period", 0))
+    rollover_max = int(item.get("rollover_max", 0))
+    check_allowance(mode, per_period, rollover_max, f"BILLING_CATALOGUE[{index}].")
     return CatalogueEntry(
         price_id=price_id,
         mode=mode,
@@ -36,7 +40,19 @@ def _entry_from_json(item: object, index: int) -> CatalogueEntry:
         product_id=str(item.get("product_id", "")),
         unit_amount=int(item.get("unit_amount", 0)),
         currency=str(item.get("currency", "")),
+        tokens_per_period=per_period,
+        rollover_max=rollover_max,
     )
+
+
+def check_allowance(mode: PriceMode, tokens_per_period: int, rollover_max: int, prefix: str) -> None:
+    """An allowance only on a subscription price, within one grant's limit; a rollover only with one."""
+    if mode is PriceMode.PAYMENT and (tokens_per_period or rollover_max):
+        raise ValueError(f"{prefix}tokens_per_period and rollover_max must be 0 for a payment price")
+    if not 0 <= tokens_per_period <= limits.MAX_TOKEN_AMOUNT:
+        raise ValueError(f"{prefix}tokens_per_period must be 0..{limits.MAX_TOKEN_AMOUNT}")
+    if not 0 <= rollover_max <= tokens_per_period:
+        raise ValueError(f"{prefix}rollover_max must be 0..tokens_per_period ({tokens_per_period})")
 
 
 def build_catalogue(settings: BillingSettings) -> Catalogue:
@@ -55,6 +71,7 @@ def build_catalogue(settings: BillingSettings) -> Catalogue:
         ),
     ]
     if settings.stripe_subscription_price_id:
+        # Their ranges are checked by BillingSettings, naming the variables.
         entries.append(
             CatalogueEntry(
                 price_id=settings.stripe_subscription_price_id,
@@ -62,6 +79,8 @@ def build_catalogue(settings: BillingSettings) -> Catalogue:
                 tokens_per_unit=0,
                 display_name="Subscription",
                 product_id=settings.stripe_subscription_product_id,
+                tokens_per_period=settings.stripe_subscription_tokens_per_period,
+                rollover_max=settings.stripe_subscription_rollover_max,
             )
         )
     return Catalogue(entries)

@@ -29,4 +29,6 @@ def price_to_pb(entry: CatalogueEntry) -> pb.Price:
         product_id=entry.product_id,
         unit_amount=entry.unit_amount,
         currency=entry.currency,
+        tokens_per_period=entry.tokens_per_period,
+        rollover_max=entry.rollover_max,
     )

@@ -20,7 +20,7 @@ def to_rpc_error(exc: Exception) -> RpcErrorSpec | None:
             return RpcErrorSpec(grpc.StatusCode.PERMISSION_DENIED, exc.message, exc.reason, exc.field)
         case errors.AlreadySubscribed() | errors.NoStripeCustomer():
             return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, exc.reason, exc.field)
-        case errors.Unattributable():
+        case errors.Unattributable() | errors.AllowanceOutOfRange():
             return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, exc.reason)
         case ProfileCallError():
             details = exc.details

@@ -59,6 +59,33 @@ class ProfileClient:
             ),
         )
 
+    async def grant_allowance(
+        self,
+        uid: str,
+        amount: int,
+        idempotency_key: str,
+        source: dict[str, str],
+        *,
+        effective_at: int,
+        expires_at: int,
+        rollover_max: int,
+    ) -> ppb.GrantTokensResponse:
+        """A subscription period's allowance: effective from the period start, expiring at its end."""
+        return await self._client.call(
+            self._stub.GrantTokens,
+            ppb.GrantTokensRequest(
+                uid=uid,
+                amount=amount,
+                type=ppb.TOKEN_ENTRY_TYPE_ALLOWANCE,
+                category=ppb.GRANT_CATEGORY_ALLOWANCE,
+                idempotency_key=idempotency_key,
+                source=source,
+                effective_at=to_timestamp(effective_at),
+                expires_at=to_timestamp(expires_at),
+                rollover_max=rollover_max,
+            ),
+        )
+
     async def revoke(
         self, uid: str, amount: int, idempotency_key: str, reason: str, source: dict[str, str]
     ) -> ppb.RevokeTokensResponse:

@@ -11,6 +11,7 @@ from pydantic_settings import NoDecode
 
 from billing_service.domain.reconciliation import DEFAULT_SINCE_HOURS, MAX_SINCE_HOURS
 from service_kit.settings import CommonSettings
+from tokens import contract_rules as limits
 
 # Values that only make sense against the local stand-in. Production refuses them.
 LOCAL_SECRET_KEY = "sk_test_local_standin"
@@ -50,9 +51,14 @@ class BillingSettings(CommonSettings):
     stripe_onetime_tokens: int = Field(5, ge=1, le=10_000)
     stripe_subscription_price_id: str = "price_subscription_monthly"
     stripe_subscription_product_id: str = "prod_subscription"
+    # The subscription's allowance: tokens each paid period's invoice grants (expiring at the period end;
+    # 0 = none), and how many unused ones at most roll over into the next period.
+    stripe_subscription_tokens_per_period: int = Field(0, ge=0, le=limits.MAX_TOKEN_AMOUNT)
+    stripe_subscription_rollover_max: int = Field(0, ge=0, le=limits.MAX_TOKEN_AMOUNT)
     # Optional JSON list replacing the default catalogue, each item like
     # {"price_id": "...", "mode": "payment"|"subscription", "tokens_per_unit": 5, "display_name": "...",
-    #  "product_id": "...", "unit_amount": 500, "currency": "usd"}
+    #  "product_id": "...", "unit_amount": 500, "currency": "usd"}; subscription prices may add
+    #  "tokens_per_period": 1000, "rollover_max": 200 (an allowance per paid period, per unit).
     billing_catalogue: str = ""
 
     # Where Checkout may send the browser back to: scheme://host[:port], compared exactly.
@@ -79,6 +85,15 @@ class BillingSettings(CommonSettings):
     def required_production_secrets(self) -> list[str]:
         # Its own credential towards the profile service, and the gateway's, which it accepts.
         return ["auth_token_billing", "auth_token_gateway"]
+
+    @model_validator(mode="after")
+    def _rollover_within_allowance(self) -> BillingSettings:
+        if self.stripe_subscription_rollover_max > self.stripe_subscription_tokens_per_period:
+            raise ValueError(
+                "STRIPE_SUBSCRIPTION_ROLLOVER_MAX must not exceed STRIPE_SUBSCRIPTION_TOKENS_PER_PERIOD "
+                f"({self.stripe_subscription_tokens_per_period})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_refuses_local_values(self) -> BillingSettings:

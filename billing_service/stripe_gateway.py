@@ -12,6 +12,7 @@ from stripe.params import (
     CustomerCreateParams,
     DisputeListParams,
     EventListParams,
+    InvoiceListParams,
     RefundListParams,
     SubscriptionListParams,
 )
@@ -28,6 +29,7 @@ from billing_service.stripe_records import (
     CustomerRecord,
     DisputeRecord,
     EventRecord,
+    InvoiceRecord,
     PaymentIntentRecord,
     PortalSessionRecord,
     PriceRecord,
@@ -38,6 +40,7 @@ from billing_service.stripe_records import (
     customer_record,
     dispute_record,
     event_record,
+    invoice_record,
     payment_intent_record,
     portal_session_record,
     price_record,
@@ -176,6 +179,12 @@ class StripeGateway:
         disputes = await self._list_window(self._v1.disputes.list_async, dict(params), "disputes")
         return [dispute_record(d) for d in disputes]
 
+    async def list_paid_invoices_since(self, created_gte: int) -> list[InvoiceRecord]:
+        """Paid invoices created since then, without their lines (retrieve to grant)."""
+        params: InvoiceListParams = {"status": "paid", "created": {"gte": created_gte}, "limit": 100}
+        invoices = await self._list_window(self._v1.invoices.list_async, dict(params), "invoices")
+        return [invoice_record(i) for i in invoices]
+
     async def list_events_since(self, type_pattern: str, created_gte: int) -> list[EventRecord]:
         """Events of a type (`*` as a wildcard, e.g. customer.subscription.*); the API keeps 30 days."""
         params: EventListParams = {"type": type_pattern, "created": {"gte": created_gte}, "limit": 100}
@@ -187,6 +196,24 @@ class StripeGateway:
         # harmless (the SDK's network retries carry their own key).
         params: PortalSessionCreateParams = {"customer": customer_id, "return_url": return_url}
         return portal_session_record(_dict(await self._v1.billing_portal.sessions.create_async(params)))
+
+    # invoices
+    async def retrieve_invoice(self, invoice_id: str) -> InvoiceRecord:
+        """The invoice as Stripe has it now, with every line (paged past the first page if need be)."""
+        invoice = _dict(await self._v1.invoices.retrieve_async(invoice_id))
+        listed = invoice.get("lines") or {}
+        lines = list(listed.get("data") or [])
+        if listed.get("has_more") and lines:
+            for _ in range(MAX_PAGES):
+                page = _dict(
+                    await self._v1.invoices.line_items.list_async(
+                        invoice_id, {"limit": 100, "starting_after": lines[-1]["id"]}
+                    )
+                )
+                lines.extend(page.get("data") or [])
+                if not page.get("has_more") or not page.get("data"):
+                    break
+        return invoice_record(invoice, lines)
 
     # payment intents, subscriptions, charges, refunds
     async def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentRecord:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from billing_service.domain.allowance import InvoiceLine
 from billing_service.domain.catalogue import PriceMode
 from billing_service.domain.entitlements import SubscriptionState
 from billing_service.domain.purchase import LineItem
@@ -61,6 +62,19 @@ class SubscriptionRecord:
 
     def state(self) -> SubscriptionState:
         return SubscriptionState(self.status, self.current_period_end, self.created)
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    id: str
+    status: str
+    customer_id: str = ""
+    # The subscription that generated it; "" for invoices outside subscriptions.
+    subscription_id: str = ""
+    billing_reason: str = ""
+    created: int = 0
+    # Every line when retrieved to grant; None when the listing did not include them all.
+    lines: tuple[InvoiceLine, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +214,40 @@ def subscription_record(obj: dict[str, Any]) -> SubscriptionRecord:
         metadata_uid=_metadata_uid(obj),
         current_period_end=int(period_end) if period_end else None,
         created=_int(obj, "created"),
+    )
+
+
+def _invoice_subscription(obj: dict[str, Any]) -> str:
+    # Since API 2025-03-31 the subscription is the invoice's parent; older versions had it at the top.
+    details = (obj.get("parent") or {}).get("subscription_details") or {}
+    return _id_of(details.get("subscription")) or _id_of(obj.get("subscription"))
+
+
+def invoice_line(obj: dict[str, Any]) -> InvoiceLine:
+    # Since API 2025-03-31 the price is under pricing.price_details and the proration flag under parent;
+    # older versions had `price` and `proration` on the line itself.
+    price = ((obj.get("pricing") or {}).get("price_details") or {}).get("price") or obj.get("price")
+    parent = obj.get("parent") or {}
+    details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+    period = obj.get("period") or {}
+    return InvoiceLine(
+        price_id=_id_of(price),
+        quantity=_int(obj, "quantity"),
+        period_start=_int(period, "start"),
+        period_end=_int(period, "end"),
+        proration=bool(details.get("proration", obj.get("proration", False))),
+    )
+
+
+def invoice_record(obj: dict[str, Any], lines: list[dict[str, Any]] | None = None) -> InvoiceRecord:
+    return InvoiceRecord(
+        id=_str(obj, "id"),
+        status=_str(obj, "status"),
+        customer_id=_id_of(obj.get("customer")),
+        subscription_id=_invoice_subscription(obj),
+        billing_reason=_str(obj, "billing_reason"),
+        created=_int(obj, "created"),
+        lines=None if lines is None else tuple(invoice_line(line) for line in lines),
     )
 
 

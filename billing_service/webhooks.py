@@ -5,6 +5,7 @@
 | checkout.session.completed                | fulfil: grant the paid session's tokens once (fulfilled / pending / failed / subscription_checkout) |
 | checkout.session.async_payment_succeeded  | fulfil, as above |
 | checkout.session.async_payment_failed     | logged, nothing granted (payment_failed) |
+| invoice.paid                              | re-read the invoice; a paid subscription invoice grants its period's allowance once, keyed invoice:{id}, effective at the line's period start and expiring at its end (allowance / allowance_none / ignored when not a subscription invoice or no price carries an allowance) |
 | customer.subscription.* (any)             | list the customer's subscriptions at Stripe; SetEntitlements from all of them, stamped with billing's read time (entitlements / entitlements_stale) |
 | charge.refunded                           | claw back what that payment's ledger entry granted, in proportion, one entry per refund, netted against the charge's disputes (refund / refund_nothing_granted / ignored) |
 | charge.refund.updated, refund.updated, refund.failed | re-read the refund's charge; a refund that failed or was canceled gives back exactly what it took, once (refund_reversed / refund) |
@@ -39,6 +40,7 @@ log = logging.getLogger("billing.webhook")
 
 FULFILMENT_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
 SUBSCRIPTION_EVENT_PREFIX = "customer.subscription."
+INVOICE_PAID_EVENT = "invoice.paid"
 REFUND_CHANGE_EVENTS = frozenset({"charge.refund.updated", "refund.updated", "refund.failed"})
 DISPUTE_EVENT_PREFIX = "charge.dispute."
 
@@ -136,6 +138,8 @@ class WebhookHandler:
                 extra={"fields": {"event_id": event.id, "session_id": event.object_id}},
             )
             return WebhookAction.PAYMENT_FAILED
+        if event.type == INVOICE_PAID_EVENT:
+            return (await self._billing.allowances.grant_for_invoice(event.object_id)).action
         if event.type.startswith(SUBSCRIPTION_EVENT_PREFIX):
             _, applied = await self._billing.subscriptions.sync(event.object_id)
             return WebhookAction.ENTITLEMENTS if applied else WebhookAction.ENTITLEMENTS_STALE

@@ -1,4 +1,5 @@
-"""The price list billing sells: which prices, in which mode, buying how many tokens per unit."""
+"""The price list billing sells: which prices, in which mode, buying how many tokens per unit (packs) or
+granting how many per paid period (subscription allowances)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ class CatalogueEntry:
     product_id: str = ""
     unit_amount: int = 0
     currency: str = ""
+    # Subscriptions only, both per unit: each paid period's invoice grants tokens_per_period (expiring at
+    # the period end), of which at most rollover_max unused carry into the next period. 0 = none.
+    tokens_per_period: int = 0
+    rollover_max: int = 0
 
 
 class Catalogue:
@@ -50,6 +55,18 @@ class Catalogue:
         """Tokens one unit of the price buys; 0 for subscriptions and prices not sold here."""
         entry = self._by_price.get(price_id)
         return entry.tokens_per_unit if entry is not None and entry.mode is PriceMode.PAYMENT else 0
+
+    def allowance_per_unit(self, price_id: str) -> tuple[int, int]:
+        """(tokens_per_period, rollover_max) of a subscription price; (0, 0) for others and unknown prices."""
+        entry = self._by_price.get(price_id)
+        if entry is None or entry.mode is not PriceMode.SUBSCRIPTION:
+            return 0, 0
+        return entry.tokens_per_period, entry.rollover_max
+
+    @property
+    def grants_allowances(self) -> bool:
+        """Whether any price carries an allowance (else invoices need not be read at all)."""
+        return any(e.mode is PriceMode.SUBSCRIPTION and e.tokens_per_period > 0 for e in self._entries)
 
     def prices_without_amount(self) -> list[str]:
         return [e.price_id for e in self._entries if not e.unit_amount]

@@ -60,3 +60,11 @@ class NoStripeCustomer(BillingError):
 
     def __init__(self) -> None:
         super().__init__("uid: the user has no Stripe customer yet (no checkout so far)", "uid", "NO_STRIPE_CUSTOMER")
+
+
+class AllowanceOutOfRange(BillingError):
+    """A paid subscription invoice whose allowance cannot be granted as configured (too large, or lines
+    billing different periods). An error, so the webhook fails visibly and is redelivered once fixed."""
+
+    def __init__(self, invoice_id: str, why: str) -> None:
+        super().__init__(f"invoice {invoice_id}: {why}", None, "ALLOWANCE_OUT_OF_RANGE")

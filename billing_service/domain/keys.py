@@ -11,6 +11,11 @@ def checkout_grant(session_id: str) -> str:
     return f"checkout:{session_id}"
 
 
+def invoice_allowance(invoice_id: str) -> str:
+    """A paid subscription invoice's allowance grant: one per invoice, so one per billing period."""
+    return f"invoice:{invoice_id}"
+
+
 def refund_revocation(refund_id: str) -> str:
     return f"refund:{refund_id}"
 

@@ -38,6 +38,8 @@ class WebhookAction(StrEnum):
     DISPUTE = "dispute"  # a dispute holds the funds: the purchase's tokens are taken (once)
     DISPUTE_REINSTATED = "dispute_reinstated"  # won / funds reinstated: what it took was given back
     DISPUTE_NOTHING_GRANTED = "dispute_nothing_granted"
+    ALLOWANCE = "allowance"  # a paid subscription invoice: its period's allowance granted (now or before)
+    ALLOWANCE_NONE = "allowance_none"  # a paid subscription invoice whose prices carry no allowance
     IGNORED = "ignored"
 
 

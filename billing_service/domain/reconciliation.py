@@ -18,6 +18,7 @@ MAX_SINCE_HOURS = 720  # the Events API keeps 30 days
 
 class Kind(StrEnum):
     CHECKOUT = "checkout sessions (paid, payment mode)"
+    INVOICE = "subscription invoices (paid, allowances)"
     REFUND = "refunds"
     DISPUTE = "disputes"
     SUBSCRIPTION = "subscription changes (customers)"
@@ -110,7 +111,7 @@ class ReconciliationReport:
         """The report as printed by `python -m billing_service reconcile`."""
         since = datetime.fromtimestamp(self.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         out = [f"reconcile: Stripe objects created since {since} (last {self.since_hours} h)"]
-        for kind in (Kind.CHECKOUT, Kind.REFUND, Kind.SUBSCRIPTION):
+        for kind in (Kind.CHECKOUT, Kind.INVOICE, Kind.REFUND, Kind.SUBSCRIPTION):
             t = self.tally(kind)
             out.append(
                 f"{kind}: found {t.found}, applied {t.applied}, already applied {t.already_applied}, "

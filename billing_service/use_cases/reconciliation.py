@@ -6,6 +6,8 @@ webhooks arrive, grants and claws back exactly once:
 - refunds -> the charge's claw-back (`refund:{refund}` entries);
 - subscription changes (customer.subscription.* events) -> the state-based entitlements refresh, written
   only when the profile shows something else;
+- paid subscription invoices -> their period's allowance (`invoice:{invoice}` grants), when the catalogue
+  carries allowances;
 - disputes -> listed in the report only (billing does not act on disputes yet).
 
 One object failing does not stop the others; it is reported, and the run's exit code says so."""
@@ -18,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
-from billing_service.domain.outcomes import FulfilmentOutcome
+from billing_service.domain.outcomes import FulfilmentOutcome, WebhookAction
 from billing_service.domain.reconciliation import (
     ItemOutcome,
     Kind,
@@ -28,6 +30,7 @@ from billing_service.domain.reconciliation import (
     window_start,
 )
 from billing_service.domain.refunds import COUNTED_REFUND_STATUSES
+from billing_service.use_cases.allowances import Allowances
 from billing_service.use_cases.fulfilment import Fulfilment
 from billing_service.use_cases.ports import StripePort
 from billing_service.use_cases.refunds import Refunds
@@ -52,18 +55,21 @@ class Reconciliation:
         fulfilment: Fulfilment,
         refunds: Refunds,
         subscriptions: Subscriptions,
+        allowances: Allowances,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._stripe = stripe_port
         self._fulfilment = fulfilment
         self._refunds = refunds
         self._subscriptions = subscriptions
+        self._allowances = allowances
         self._clock = clock
 
     async def run(self, since_hours: int) -> ReconciliationReport:
         report = ReconciliationReport(window_start(self._clock(), since_hours), since_hours)
         # Grants first, so a refund of a session in the window finds its grant already made.
-        for step in (self._checkouts, self._refunds_in_window, self._subscription_changes, self._disputes):
+        steps = (self._checkouts, self._invoices, self._refunds_in_window, self._subscription_changes, self._disputes)
+        for step in steps:
             await step(report)
         log.info(
             "reconciled",
@@ -101,6 +107,20 @@ class Reconciliation:
     async def _fulfil(self, session_id: str) -> ItemOutcome:
         result = await self._fulfilment.fulfil(session_id)
         if result.outcome is not FulfilmentOutcome.FULFILLED or result.tokens_granted <= 0:
+            return ItemOutcome.NOTHING_TO_APPLY
+        return ItemOutcome.ALREADY_APPLIED if result.already_applied else ItemOutcome.APPLIED
+
+    async def _invoices(self, report: ReconciliationReport) -> None:
+        if not self._allowances.enabled:
+            return  # no price carries an allowance: no invoice grants anything
+        listed = await self._listed(report, Kind.INVOICE, self._stripe.list_paid_invoices_since(report.since))
+        for invoice in listed:
+            if invoice.subscription_id:
+                await self._each(report, Kind.INVOICE, invoice.id, partial(self._grant_allowance, invoice.id))
+
+    async def _grant_allowance(self, invoice_id: str) -> ItemOutcome:
+        result = await self._allowances.grant_for_invoice(invoice_id)
+        if result.action is not WebhookAction.ALLOWANCE or result.tokens_granted <= 0:
             return ItemOutcome.NOTHING_TO_APPLY
         return ItemOutcome.ALREADY_APPLIED if result.already_applied else ItemOutcome.APPLIED
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import catalog, checkout, customers, disputes, events, portal, refunds, subscriptions
+from . import catalog, checkout, customers, disputes, events, invoices, portal, refunds, subscriptions
 from .errors import StripeError, api_error
 from .expand import expand, session_line_items
 from .form import decode, parse_pairs
@@ -184,6 +184,11 @@ def _cancel_subscription(c: ApiCall) -> dict[str, Any]:
     return subscriptions.cancel_subscription(c.sd, c.path["id"], c.params, c.info)[0]
 
 
+def _invoice_lines(c: ApiCall) -> dict[str, Any]:
+    lines = c.sd.store.get("invoices", c.path["id"])["lines"]["data"]
+    return paginate(lines, c.params, f"/v1/invoices/{c.path['id']}/lines", "line_item", False)
+
+
 def _create_refund(c: ApiCall) -> dict[str, Any]:
     return refunds.create_refund(c.sd, c.params, c.info)[0]
 
@@ -244,6 +249,14 @@ def api_routes() -> list[Route]:
         r("/v1/subscriptions/{id}", "GET", P.SubscriptionRetrieveParams, _get("subscriptions")),
         r("/v1/subscriptions/{id}", "POST", P.SubscriptionUpdateParams, _update_subscription),
         r("/v1/subscriptions/{id}", "DELETE", P.SubscriptionCancelParams, _cancel_subscription),
+        r(
+            "/v1/invoices",
+            "GET",
+            P.InvoiceListParams,
+            _list("/v1/invoices", "invoice", lambda c: invoices.list_invoices(c.sd, c.params)),
+        ),
+        r("/v1/invoices/{id}", "GET", P.InvoiceRetrieveParams, _get("invoices")),
+        r("/v1/invoices/{id}/lines", "GET", P.InvoiceLineItemListParams, _invoice_lines),
         r("/v1/payment_intents/{id}", "GET", P.PaymentIntentRetrieveParams, _get("payment_intents")),
         r("/v1/charges/{id}", "GET", P.ChargeRetrieveParams, _get("charges")),
         r("/v1/refunds", "POST", P.RefundCreateParams, _create_refund),

@@ -10,6 +10,7 @@ from .catalog import inline_price, product_name
 from .errors import invalid, missing_parameter
 from .form import as_list, to_bool, to_int
 from .ids import new_id
+from .invoices import open_invoice, pay_invoice, void_invoice
 from .runtime import SYSTEM, RequestInfo, Standin
 from .store import SessionExtras
 from .subscriptions import set_status
@@ -305,6 +306,17 @@ def complete_session(sd: Standin, session_id: str, outcome: str, email: str | No
             session["payment_status"] = "no_payment_required"
         if subscription is not None:
             events.append(sd.emit("customer.subscription.created", subscription))
+            # The subscription's first invoice: paid now, or when the async payment succeeds.
+            invoice = open_invoice(
+                sd,
+                subscription,
+                "subscription_create",
+                (subscription["created"],) * 2,
+                free=outcome == "no_payment_required",
+            )
+            session["invoice"] = invoice["id"]
+            if outcome != "async_pending":
+                events.append(pay_invoice(sd, invoice))
         events.append(sd.emit("checkout.session.completed", session))
     else:
         if not (session["status"] == "complete" and extras.async_pending):
@@ -320,6 +332,7 @@ def complete_session(sd: Standin, session_id: str, outcome: str, email: str | No
             charge = _capture(sd, pi, extras, session["customer_details"]["email"])
             session["payment_status"] = "paid"
             if subscription is not None:
+                events.append(pay_invoice(sd, store.invoices[session["invoice"]]))
                 events.append(set_status(sd, subscription, "active"))
             events.append(sd.emit("checkout.session.async_payment_succeeded", session))
         else:
@@ -332,6 +345,7 @@ def complete_session(sd: Standin, session_id: str, outcome: str, email: str | No
                 },
             )
             if subscription is not None:
+                void_invoice(sd, store.invoices[session["invoice"]])
                 events.append(set_status(sd, subscription, "incomplete_expired"))
             events.append(sd.emit("checkout.session.async_payment_failed", session))
 

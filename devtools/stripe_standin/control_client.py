@@ -69,6 +69,10 @@ class _Requests:
         )
 
     @staticmethod
+    def renew_subscription(sub_id: str, *, wait: bool = True):
+        return "POST", f"/_standin/subscriptions/{sub_id}/renew", {"wait": wait}
+
+    @staticmethod
     def events():
         return "GET", "/_standin/events", None
 

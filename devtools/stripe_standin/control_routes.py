@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import checkout, disputes, refunds, subscriptions
+from . import checkout, disputes, invoices, refunds, subscriptions
 from .errors import StripeError, invalid
 from .responses import error_response, stripe_json
 from .runtime import SYSTEM, Standin
@@ -101,6 +101,11 @@ async def update_subscription(sd: Standin, request: Request, body: dict[str, Any
         raise invalid("cancel_at_period_end", "cancel_at_period_end must be a boolean")
     sub, events = subscriptions.set_subscription_state(sd, request.path_params["id"], body.get("status"), cancel_flag)
     return await _with_events(sd, body, {"subscription": sub, "events": events})
+
+
+async def renew_subscription(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+    sub, invoice, events = invoices.renew_subscription(sd, request.path_params["id"])
+    return await _with_events(sd, body, {"subscription": sub, "invoice": invoice, "events": events})
 
 
 async def list_events(sd: Standin, _request: Request, _body: dict[str, Any]) -> Response:
@@ -203,6 +208,7 @@ def control_routes() -> list[Route]:
         r("/disputes/{id}/close", "POST", close_dispute),
         r("/subscriptions/{id}/cancel", "POST", cancel_subscription),
         r("/subscriptions/{id}/update", "POST", update_subscription),
+        r("/subscriptions/{id}/renew", "POST", renew_subscription),
         r("/events", "GET", list_events),
         r("/events/{id}/redeliver", "POST", redeliver_event),
         r("/events/{id}/signed", "GET", signed_event),

@@ -427,6 +427,136 @@ def subscription(
     return obj
 
 
+def invoice_line(
+    invoice_id: str,
+    *,
+    item: dict[str, Any],
+    subscription_id: str,
+    period_start: int,
+    period_end: int,
+    description: str,
+    free: bool = False,
+) -> dict[str, Any]:
+    """A subscription item's line on an invoice (API 2025-03+: price under `pricing`, item under `parent`);
+    `free`: nothing to pay for it (Checkout's no_payment_required)."""
+    obj = fixture("line_item")
+    p = item["price"]
+    amount = 0 if free else p["unit_amount"] * item["quantity"]
+    obj.update(
+        id=new_id("il_"),
+        amount=amount,
+        currency=p["currency"],
+        description=description,
+        discount_amounts=[],
+        discountable=True,
+        discounts=[],
+        invoice=invoice_id,
+        livemode=False,
+        metadata={},
+        period={"end": period_end, "start": period_start},
+        quantity=item["quantity"],
+        quantity_decimal=str(item["quantity"]),
+        subscription=subscription_id,
+        pretax_credit_amounts=[],
+        taxes=[],
+        parent={
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None,
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": subscription_id,
+                "subscription_item": item["id"],
+            },
+            "type": "subscription_item_details",
+        },
+        pricing={
+            "price_details": {"price": p["id"], "product": p["product"]},
+            "type": "price_details",
+            "unit_amount_decimal": p["unit_amount_decimal"],
+        },
+        subtotal=amount,
+    )
+    return obj
+
+
+def invoice(
+    invoice_id: str,
+    created: int,
+    *,
+    number: str,
+    customer: dict[str, Any],
+    sub: dict[str, Any],
+    lines: list[dict[str, Any]],
+    billing_reason: str,
+    period_start: int,
+    period_end: int,
+) -> dict[str, Any]:
+    """A finalized subscription invoice, still open (invoices.pay_invoice marks it paid). Its own
+    period_start/period_end are Stripe's "usage" period (for a renewal, the period that ended); the
+    lines carry the service period billed for."""
+    obj = fixture("invoice")
+    total = sum(line["amount"] for line in lines)
+    obj.pop("subscription", None)  # API 2025-03+: the subscription is the invoice's parent
+    obj.update(
+        id=invoice_id,
+        created=created,
+        account_name=None,
+        amount_due=total,
+        amount_overpaid=0,
+        amount_paid=0,
+        amount_remaining=total,
+        attempt_count=0,
+        attempted=False,
+        auto_advance=True,
+        automatic_tax={"enabled": False, "liability": None, "status": None, "disabled_reason": None, "provider": None},
+        billing_reason=billing_reason,
+        currency=sub["currency"],
+        customer=customer["id"],
+        customer_address=None,
+        customer_email=customer.get("email"),
+        customer_name=customer.get("name"),
+        customer_shipping=None,
+        due_date=None,
+        effective_at=created,
+        ending_balance=0,
+        from_invoice=None,
+        last_finalization_error=None,
+        lines=list_object(lines, f"/v1/invoices/{invoice_id}/lines"),
+        livemode=False,
+        metadata={},
+        next_payment_attempt=None,
+        number=number,
+        payment_settings={"default_mandate": None, "payment_method_options": None, "payment_method_types": None},
+        period_end=period_end,
+        period_start=period_start,
+        rendering=None,
+        shipping_cost=None,
+        shipping_details=None,
+        status="open",
+        status_transitions={
+            "finalized_at": created,
+            "marked_uncollectible_at": None,
+            "paid_at": None,
+            "voided_at": None,
+        },
+        subtotal=total,
+        subtotal_excluding_tax=total,
+        total=total,
+        total_excluding_tax=total,
+        total_pretax_credit_amounts=[],
+        total_taxes=[],
+        webhooks_delivered_at=created,
+        parent={
+            "quote_details": None,
+            "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]},
+            "type": "subscription_details",
+        },
+        customer_account=None,
+    )
+    return obj
+
+
 def event(
     event_id: str,
     created: int,

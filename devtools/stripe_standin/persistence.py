@@ -32,6 +32,7 @@ _PLAIN = (
     "charges",
     "refunds",
     "subscriptions",
+    "invoices",
     "events",
     "event_payloads",
     "disputes",

@@ -21,6 +21,8 @@ COLLECTIONS = {
     "latest_charge": "charges",
     "refund": "refunds",
     "subscription": "subscriptions",
+    "invoice": "invoices",
+    "latest_invoice": "invoices",
     "event": "events",
     "dispute": "disputes",
 }
@@ -34,6 +36,7 @@ _KIND = {  # how Stripe names a kind in "No such …" messages
     "charges": "charge",
     "refunds": "refund",
     "subscriptions": "subscription",
+    "invoices": "invoice",
     "events": "event",
     "disputes": "dispute",
     "portal_sessions": "billing_portal.session",
@@ -69,6 +72,7 @@ class Store:
         self.charges: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, dict[str, Any]] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.disputes: dict[str, dict[str, Any]] = {}
         self.portal_sessions: dict[str, dict[str, Any]] = {}
@@ -106,6 +110,7 @@ class Store:
             "charges": len(self.charges),
             "refunds": len(self.refunds),
             "subscriptions": len(self.subscriptions),
+            "invoices": len(self.invoices),
             "events": len(self.events),
             "disputes": len(self.disputes),
             "billing_portal_sessions": len(self.portal_sessions),

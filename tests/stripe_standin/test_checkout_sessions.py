@@ -137,7 +137,7 @@ async def test_subscription_checkout_creates_subscription_and_cancel(standin: St
     )
     result = await standin.ctl.complete_session(session.id, wait=False)
     types = [e["type"] for e in await standin.ctl.events()]
-    assert types == ["customer.subscription.created", "checkout.session.completed"]
+    assert types == ["customer.subscription.created", "invoice.paid", "checkout.session.completed"]
 
     got = await standin.client.v1.checkout.sessions.retrieve_async(session.id)
     assert got.subscription == result["subscription"] and got.customer  # subscriptions always get a customer

@@ -47,6 +47,7 @@ def test_thread_variant_serves_the_sync_sdk() -> None:
                 "charges": 0,
                 "refunds": 0,
                 "subscriptions": 0,
+                "invoices": 0,
                 "events": 0,
                 "disputes": 0,
                 "billing_portal_sessions": 0,

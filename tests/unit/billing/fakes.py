@@ -17,6 +17,7 @@ from billing_service.stripe_records import (
     CustomerRecord,
     DisputeRecord,
     EventRecord,
+    InvoiceRecord,
     PaymentIntentRecord,
     PortalSessionRecord,
     PriceRecord,
@@ -42,6 +43,7 @@ class FakeStripe:
     refunds: dict[str, list[RefundRecord]] = field(default_factory=dict)  # by charge, newest first
     disputes: list[DisputeRecord] = field(default_factory=list)  # newest first
     events: list[EventRecord] = field(default_factory=list)  # newest first
+    invoices: dict[str, InvoiceRecord] = field(default_factory=dict)
     portal_sessions: list[tuple[str, str]] = field(default_factory=list)  # (customer, return_url)
     # idempotency key -> (parameters, result)
     keys: dict[str, tuple[object, object]] = field(default_factory=dict)
@@ -162,6 +164,17 @@ class FakeStripe:
         prefix = type_pattern.removesuffix("*")
         return [e for e in self.events if e.type.startswith(prefix) and e.created >= created_gte]
 
+    async def retrieve_invoice(self, invoice_id: str) -> InvoiceRecord:
+        self.calls.append(f"retrieve_invoice {invoice_id}")
+        if invoice_id not in self.invoices:
+            raise _not_found("invoice", invoice_id)
+        return self.invoices[invoice_id]
+
+    async def list_paid_invoices_since(self, created_gte: int) -> list[InvoiceRecord]:
+        self.calls.append("list_paid_invoices_since")
+        found = [i for i in self.invoices.values() if i.status == "paid" and i.created >= created_gte]
+        return [replace(i, lines=None) for i in reversed(found)]
+
     async def create_billing_portal_session(self, customer_id: str, return_url: str) -> PortalSessionRecord:
         if customer_id not in self.customers:
             raise _not_found("customer", customer_id)
@@ -234,6 +247,8 @@ class FakeProfile:
     entries: dict[tuple[str, str], _Entry] = field(default_factory=dict)
     entitlements_as_of: dict[str, int] = field(default_factory=dict)
     debt: dict[str, int] = field(default_factory=dict)
+    # Every grant_allowance call's arguments, in order (replays included).
+    allowance_calls: list[dict[str, object]] = field(default_factory=list)
 
     def add(self, uid: str, tokens: int = 0, customer_id: str = "") -> None:
         self.profiles[uid] = ppb.UserProfile(
@@ -291,6 +306,31 @@ class FakeProfile:
         self, uid: str, amount: int, idempotency_key: str, source: dict[str, str]
     ) -> ppb.GrantTokensResponse:
         entry, replay = self._apply("GrantTokens", uid, idempotency_key, amount, (amount, sorted(source.items())))
+        return ppb.GrantTokensResponse(entry=self._pb(entry), balance=entry.balance_after, already_applied=replay)
+
+    async def grant_allowance(
+        self,
+        uid: str,
+        amount: int,
+        idempotency_key: str,
+        source: dict[str, str],
+        *,
+        effective_at: int,
+        expires_at: int,
+        rollover_max: int,
+    ) -> ppb.GrantTokensResponse:
+        call = dict(
+            uid=uid,
+            amount=amount,
+            idempotency_key=idempotency_key,
+            source=dict(source),
+            effective_at=effective_at,
+            expires_at=expires_at,
+            rollover_max=rollover_max,
+        )
+        self.allowance_calls.append(call)
+        params = (amount, sorted(source.items()), effective_at, expires_at, rollover_max)
+        entry, replay = self._apply("GrantTokens", uid, idempotency_key, amount, params)
         return ppb.GrantTokensResponse(entry=self._pb(entry), balance=entry.balance_after, already_applied=replay)
 
     @staticmethod
