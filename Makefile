@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := tokens/.generated
-export PYTHONPATH := $(CURDIR)
+export PYTHONPATH := $(CURDIR):$(CURDIR)/clients/python
 
 .PHONY: install proto node lint test test-unit run bench reliability audit clean
 
@@ -37,7 +37,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # The quality gate: formatting, lint and types. `make test` runs it first, so CI enforces it.
-LINT_PATHS := profile_service billing_service gateway service_kit
+LINT_PATHS := profile_service billing_service gateway service_kit clients/python/tokens_client
 lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
