@@ -10,6 +10,10 @@ export type TokenTransactionType =
   | 'adjustment'
   | 'spend'
   | 'refund'
+  | 'expiry'
+  | 'allowance'
+  | 'hold'
+  | 'hold_release'
   | 'unspecified'
 
 export interface UserProfileData {
@@ -28,6 +32,14 @@ export interface UserProfileData {
   subscription_status: string | null
   current_period_end: string | null
   display_name: string | null
+  // Beyond the original: the parts of the balance. tokens = available_tokens + held_tokens.
+  available_tokens: number
+  held_tokens: number
+  // Owed after a refund of tokens already spent; the next purchases settle it first.
+  debt: number
+  // The soonest expiry among the user's grants (0 and null when nothing expires).
+  next_expiry_amount: number
+  next_expiry_time: string | null
 }
 
 export interface TokenTransaction {

@@ -51,6 +51,11 @@ def profile(p: profile_pb.UserProfile) -> UserProfileData:
         subscription_status=_text(p.subscription_status),
         current_period_end=field_datetime(p, "current_period_end"),
         display_name=_text(p.display_name),
+        available_tokens=p.available_tokens,
+        held_tokens=p.held_tokens,
+        debt=p.debt,
+        next_expiry_amount=p.next_expiry_amount,
+        next_expiry_time=field_datetime(p, "next_expiry_time"),
     )
 
 

@@ -49,6 +49,12 @@ class UserProfileData(BaseModel):
     subscription_status: str | None
     current_period_end: datetime | None
     display_name: str | None
+    # Beyond the original app's fields: the parts of the balance.
+    available_tokens: int = Field(description="tokens minus held_tokens: what can be spent now.")
+    held_tokens: int = Field(description="Reserved by running jobs until they finish.")
+    debt: int = Field(description="Owed after a refund of spent tokens; settled by the next purchases.")
+    next_expiry_amount: int = Field(description="Tokens that expire soonest (0 when none expire).")
+    next_expiry_time: datetime | None = Field(description="When next_expiry_amount expires; null when none do.")
 
 
 class UserDataUpdate(BaseModel):

@@ -38,14 +38,44 @@ _ZERO_DECIMAL = {
 }
 _SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
 
+# Inline styles only (no external assets: the stand-in works offline); readable from 320 px up.
+_STYLE = """
+*{box-sizing:border-box}
+body{margin:0;background:#f6f8fa;color:#1a1f36;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+overflow-wrap:anywhere}
+main{max-width:30rem;margin:2rem auto;padding:1.5rem;background:#fff;border:1px solid #e3e8ee;border-radius:.75rem;
+box-shadow:0 2px 8px rgba(26,31,54,.06)}
+.badge{display:inline-block;margin:0 0 1rem;padding:.1rem .5rem;border-radius:1rem;background:#fff4e5;color:#8a4b00;
+font-size:.8rem}
+h1{margin:0 0 1rem;font-size:1.4rem}
+table{width:100%;border-collapse:collapse;margin-bottom:.5rem}
+td{padding:.5rem 0;border-bottom:1px solid #e3e8ee;vertical-align:top}
+td+td{padding-left:.75rem}
+td.qty{color:#697386;white-space:nowrap}
+td.amount{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+.total{display:flex;justify-content:space-between;font-size:1.1rem;margin:.75rem 0 1.25rem}
+label{display:block;font-size:.9rem;color:#3c4257;margin-bottom:.25rem}
+input{display:block;width:100%;font:inherit;padding:.6rem .7rem;border:1px solid #cfd7df;border-radius:.4rem}
+input:focus,button:focus{outline:2px solid #635bff;outline-offset:1px}
+button{display:block;width:100%;margin-top:1.25rem;padding:.75rem;border:0;border-radius:.4rem;background:#635bff;
+color:#fff;font:inherit;font-weight:600;cursor:pointer}
+button.cancel{width:auto;margin:0;padding:.4rem .8rem;font-weight:400;background:#e3e8ee;color:#1a1f36}
+a{color:#635bff}
+.secondary{margin:1rem 0 0;text-align:center}
+.note{color:#697386;font-size:.85rem}
+td form{margin:0}
+td.status{white-space:nowrap}
+@media (max-width:34rem){main{margin:0;min-height:100vh;border:0;border-radius:0;box-shadow:none;padding:1rem}}
+"""
+
 _PAGE = """<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:32rem;margin:3rem auto}}td{{padding:.25rem .75rem}}</style></head>
-<body>
-<p><small>Stripe stand-in (test mode)</small></p>
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><link rel="icon" href="data:,"><style>{style}</style></head>
+<body><main>
+<p class="badge">Stripe stand-in · test mode</p>
 {content}
-</body>
+</main></body>
 </html>
 """
 
@@ -57,7 +87,7 @@ def format_amount(amount: int, currency: str) -> str:
 
 
 def page(title: str, content: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=escape(title), content=content), status_code=status)
+    return HTMLResponse(_PAGE.format(title=escape(title), style=_STYLE, content=content), status_code=status)
 
 
 def page_message(title: str, text: str, status: int) -> HTMLResponse:
@@ -69,6 +99,15 @@ def _session_or_404(sd: Standin, session_id: str) -> dict | None:
         return checkout.get_session(sd, session_id)
     except StripeError:
         return None
+
+
+def prefilled_email(sd: Standin, session: dict) -> str:
+    """What Stripe prefills: customer_email, else the email of the session's customer (billing creates the
+    customer with the signed-in user's email)."""
+    if session.get("customer_email"):
+        return str(session["customer_email"])
+    customer = sd.store.customers.get(session.get("customer") or "")
+    return str((customer or {}).get("email") or "")
 
 
 async def show(request: Request) -> Response:
@@ -86,26 +125,28 @@ async def show(request: Request) -> Response:
         return page_message("Checkout unavailable", text, 200)
     currency = session["currency"]
     rows = "".join(
-        f'<tr class="line-item"><td>{escape(li["description"])}</td><td>× {li["quantity"]}</td>'
-        f"<td>{format_amount(li['amount_total'], currency)}"
+        f'<tr class="line-item"><td>{escape(li["description"])}</td><td class="qty">× {li["quantity"]}</td>'
+        f'<td class="amount">{format_amount(li["amount_total"], currency)}'
         f"{' / ' + escape(li['price']['recurring']['interval']) if li['price']['recurring'] else ''}</td></tr>"
         for li in sd.store.line_items[session_id]
     )
     total = format_amount(session["amount_total"], currency)
     cancel = (
-        f'<p><a id="cancel" href="{escape(session["cancel_url"], quote=True)}">Cancel</a></p>'
+        f'<p class="secondary"><a id="cancel" href="{escape(session["cancel_url"], quote=True)}">Cancel and go back</a></p>'
         if session["cancel_url"]
         else ""
     )
-    email = session["customer_email"] or ""
+    email = prefilled_email(sd, session)
     content = f"""<h1>Checkout</h1>
 <table id="line-items">{rows}</table>
-<p>Total: <strong id="total">{total}</strong></p>
+<p class="total"><span>Total</span><strong id="total">{total}</strong></p>
 <form method="post" action="/checkout/{escape(session_id, quote=True)}/pay">
-<p><label>Email <input name="email" type="email" value="{escape(email, quote=True)}"></label></p>
+<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="email" value="{escape(email, quote=True)}">
 <button id="pay" type="submit">Pay {total}</button>
 </form>
-{cancel}"""
+{cancel}
+<p class="note">No card needed: Pay completes the session as paid.</p>"""
     return page("Checkout", content)
 
 

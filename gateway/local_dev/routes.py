@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from gateway.deps import JsonBody, SettingsDep
 from gateway.errors import api_error
@@ -18,10 +20,18 @@ from gateway.local_dev.signing import TOKEN_LIFETIME_S, DevSigner
 
 STATIC = Path(__file__).resolve().parent / "static"
 # File name -> media type: the only files served.
-STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+# token-client.js is clients/typescript built for the page (clients/typescript/scripts/build-page-module.mjs).
+STATIC_FILES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "token-client.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
 
-UID_PATTERN = r"^[A-Za-z0-9_.@:\-]{1,128}$"
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}$"
+UID_PATTERN = re.compile(r"^[A-Za-z0-9_.@:\-]{1,128}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+# What the page shows for a bad value: words, not the pattern.
+UID_RULE = "use 1 to 128 letters, digits or the characters _ . @ : - (no spaces)"
+EMAIL_RULE = "enter an email address such as alice@example.com, or leave it empty"
 
 # Same-origin only: the page talks to this gateway and leaves by navigation to the checkout page.
 PAGE_HEADERS = {
@@ -39,8 +49,22 @@ PAGE_HEADERS = {
 class DevSignInRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    uid: str = Field(pattern=UID_PATTERN, description="The test user's id (becomes sub / user_id).")
-    email: str | None = Field(None, max_length=320, pattern=EMAIL_PATTERN)
+    uid: str = Field(description="The test user's id (becomes sub / user_id).")
+    email: str | None = Field(None, max_length=320)
+
+    @field_validator("uid")
+    @classmethod
+    def _uid(cls, value: str) -> str:
+        if not UID_PATTERN.fullmatch(value):
+            raise PydanticCustomError("uid_format", UID_RULE)
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value and not EMAIL_PATTERN.fullmatch(value):
+            raise PydanticCustomError("email_format", EMAIL_RULE)
+        return value
 
 
 class DevSignInReply(BaseModel):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
+import subprocess
+from pathlib import Path
 
 import pytest
 from google.auth import jwt
@@ -15,6 +18,9 @@ from tests.gateway.harness import gateway_client, gateway_test_settings
 from tests.gateway.test_http_behaviour import assert_error_shape
 
 PRODUCTION_SECRET = "a-real-looking-gateway-credential-0123456789"
+ROOT = Path(__file__).resolve().parents[2]
+PAGE_CLIENT = ROOT / "gateway" / "local_dev" / "static" / "token-client.js"
+BUILD_PAGE_CLIENT = "node clients/typescript/scripts/build-page-module.mjs"
 
 
 def production_settings(firebase, **overrides: object) -> GatewaySettings:
@@ -83,6 +89,20 @@ async def test_sign_in_refuses_bad_requests_in_the_error_shape(profile_gateway) 
     assert_error_shape(await client.get("/local/sign-in"), 405)
 
 
+async def test_sign_in_says_what_a_good_user_id_and_email_look_like(profile_gateway) -> None:
+    # The page shows these messages: words, not the regular expression behind them.
+    client = profile_gateway.client
+    for body, field, words in (
+        ({"uid": "has space"}, "uid", "use 1 to 128 letters, digits"),
+        ({"uid": ""}, "uid", "use 1 to 128 letters, digits"),
+        ({"uid": "a", "email": "not-an-email"}, "email", "enter an email address"),
+    ):
+        error = assert_error_shape(await client.post("/local/sign-in", json=body), 422, "INVALID_FIELD")
+        assert error["field"] == field and words in error["message"] and "^[" not in error["message"], error
+    # An empty email is no email.
+    assert (await client.post("/local/sign-in", json={"uid": "a", "email": ""})).status_code == 200
+
+
 async def test_page_and_its_files_are_served_with_a_strict_policy(profile_gateway) -> None:
     client = profile_gateway.client
     for path in ("/", "/success?session_id=cs_test_1", "/cancel"):
@@ -98,6 +118,12 @@ async def test_page_and_its_files_are_served_with_a_strict_policy(profile_gatewa
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
     assert "innerHTML" not in script.text  # every value goes in through textContent
     assert (await client.get("/local/static/app.css")).headers["content-type"].startswith("text/css")
+    # The page's script is a module built on the TypeScript client, served next to it.
+    assert '<script type="module" src="/local/static/app.js">' in page.text
+    assert 'from "./token-client.js"' in script.text
+    module = await client.get("/local/static/token-client.js")
+    assert module.status_code == 200 and module.headers["content-type"].startswith("text/javascript")
+    assert module.content == PAGE_CLIENT.read_bytes() and "export function createTokenClient" in module.text
     assert_error_shape(await client.get("/local/static/index.html"), 404)
     assert_error_shape(await client.get("/local/static/..%2Fsigning.py"), 404)
     # Not part of the API description.
@@ -141,3 +167,22 @@ def test_key_file_keeps_the_key_across_restarts(tmp_path) -> None:
     assert first.kid == second.kid
     token = first.id_token("demo-tokens", "u1")
     assert jwt.decode(token, certs=second.trusted_certs(), audience="demo-tokens")["sub"] == "u1"
+
+
+def test_the_page_client_module_is_current(tmp_path) -> None:
+    """token-client.js is committed (`make run` needs no Node); it must be what the pinned tsc makes of
+    clients/typescript/src today."""
+    node, tsc = shutil.which("node"), ROOT / "node_modules" / ".bin" / "tsc"
+    if node is None:
+        pytest.skip("node is not installed: cannot rebuild gateway/local_dev/static/token-client.js")
+    if not tsc.exists():
+        pytest.skip(f"{tsc.relative_to(ROOT)} is missing: run `make node` to check token-client.js")
+    rebuilt = tmp_path / "token-client.js"
+    script = ROOT / "clients" / "typescript" / "scripts" / "build-page-module.mjs"
+    done = subprocess.run(
+        [node, str(script), str(rebuilt)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, f"{BUILD_PAGE_CLIENT} failed:\n{done.stdout}{done.stderr}"
+    assert rebuilt.read_text() == PAGE_CLIENT.read_text(), (
+        f"{PAGE_CLIENT.relative_to(ROOT)} is not current with clients/typescript/src: run `{BUILD_PAGE_CLIENT}`"
+    )

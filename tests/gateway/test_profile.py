@@ -24,6 +24,12 @@ PROFILE_FIELDS = {
     "subscription_status",
     "current_period_end",
     "display_name",
+    # Beyond the original app's fields: the parts of the balance.
+    "available_tokens",
+    "held_tokens",
+    "debt",
+    "next_expiry_amount",
+    "next_expiry_time",
 }
 
 
@@ -35,6 +41,8 @@ async def test_sign_up_is_idempotent_and_returns_user_profile_data(profile_gatew
     assert set(body) == PROFILE_FIELDS
     assert body["uid"] == uid and body["email"] == "new@example.com"
     assert body["tokens"] == 0 and body["has_access"] is False and body["one_time_purchase"] is False
+    assert (body["available_tokens"], body["held_tokens"], body["debt"], body["next_expiry_amount"]) == (0, 0, 0, 0)
+    assert body["next_expiry_time"] is None
     assert body["created_at"].endswith("Z") and body["stripe_customer_id"] is None
 
     again = await gw.client.post("/v1/profile", headers=gw.auth(uid, email="changed@example.com"))

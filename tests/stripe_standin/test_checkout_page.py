@@ -63,3 +63,22 @@ async def test_expired_and_unknown_sessions(standin: Standin) -> None:
         page = await http.get(f"/checkout/{session.id}")
         assert "expired" in page.text and 'id="pay"' not in page.text
         assert (await http.get("/checkout/cs_test_missing")).status_code == 404
+
+
+async def test_email_is_prefilled_from_customer_email_or_the_customer(standin: Standin) -> None:
+    by_email = await new_session(standin)
+    customer = await standin.client.v1.customers.create_async({"email": "buyer@example.com"})
+    by_customer = await standin.client.v1.checkout.sessions.create_async(
+        {
+            "mode": "payment",
+            "line_items": [{"price": "price_onetime_5_tokens", "quantity": 1}],
+            "success_url": SUCCESS,
+            "customer": customer.id,
+        }
+    )
+    async with httpx.AsyncClient() as http:
+        for session, email in ((by_email, "page@example.com"), (by_customer, "buyer@example.com")):
+            assert session.url
+            html = (await http.get(session.url)).text
+            assert f'name="email" type="email" autocomplete="email" value="{email}"' in html
+            assert '<meta name="viewport"' in html and '<link rel="stylesheet"' not in html  # no external assets

@@ -355,7 +355,7 @@ export interface components {
              * Type
              * @enum {string}
              */
-            type: "unspecified" | "purchase" | "promotional" | "refund_reversal" | "adjustment" | "spend" | "refund" | "expiry" | "allowance";
+            type: "unspecified" | "purchase" | "promotional" | "refund_reversal" | "adjustment" | "spend" | "refund" | "expiry" | "allowance" | "hold" | "hold_release";
             /**
              * Timestamp
              * Format: date-time
@@ -417,6 +417,31 @@ export interface components {
             current_period_end: string | null;
             /** Display Name */
             display_name: string | null;
+            /**
+             * Available Tokens
+             * @description tokens minus held_tokens: what can be spent now.
+             */
+            available_tokens: number;
+            /**
+             * Held Tokens
+             * @description Reserved by running jobs until they finish.
+             */
+            held_tokens: number;
+            /**
+             * Debt
+             * @description Owed after a refund of spent tokens; settled by the next purchases.
+             */
+            debt: number;
+            /**
+             * Next Expiry Amount
+             * @description Tokens that expire soonest (0 when none expire).
+             */
+            next_expiry_amount: number;
+            /**
+             * Next Expiry Time
+             * @description When next_expiry_amount expires; null when none do.
+             */
+            next_expiry_time: string | null;
         };
         /** WebhookReceipt */
         WebhookReceipt: {
