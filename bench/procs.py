@@ -63,6 +63,9 @@ def base_env(**values: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     # Production-like logging volume: one JSON line per RPC at INFO would measure the terminal, not the service.
     env["LOG_LEVEL"] = "WARNING"
+    env["METRICS_LISTEN"] = "127.0.0.1:0"  # served (as in production) on a free port, never the default 946x
+    # The purchase scenario creates many Checkout Sessions as one user: the per-user write limit is not measured.
+    env["RATE_LIMIT_WRITES"] = ""
     env.update({k: str(v) for k, v in values.items()})
     return env
 

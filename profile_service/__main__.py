@@ -1,4 +1,4 @@
-"""python -m profile_service [serve|audit|migrate]"""
+"""python -m profile_service [serve|audit|migrate|sweep]"""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from profile_service.server import create_server
 from profile_service.settings import ProfileSettings
 from profile_service.store.base import ProfileStore
 from profile_service.store.factory import build_store
+from profile_service.sweep import background_sweeper, run_sweep
 from service_kit.grpc_server import serve_until_signalled
 from service_kit.logs import configure_logging
 from service_kit.startup import run_main
@@ -25,7 +26,9 @@ async def _serve(settings: ProfileSettings) -> int:
     configure_tracing("profile_service", settings.otel_exporter_otlp_endpoint)
     serving, _ = create_server(settings, store)
     try:
-        await serve_until_signalled(serving, settings.shutdown_grace_s, on_stop=store.close)
+        # EXPIRY_SWEEP_INTERVAL_S > 0: writes expiries and releases expired holds in the background.
+        async with background_sweeper(store, settings.expiry_sweep_interval_s):
+            await serve_until_signalled(serving, settings.shutdown_grace_s, on_stop=store.close)
     finally:
         shutdown_tracing()
     return 0
@@ -46,16 +49,18 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "audit", "migrate"],
+        choices=["serve", "audit", "migrate", "sweep"],
         help="serve (default); audit: check every balance against its ledger; "
-        "migrate: adopt balances written by the original app",
+        "migrate: adopt balances written by the original app; "
+        "sweep: write the expiries of grants and holds that are due",
     )
     args = parser.parse_args(argv)
     settings = ProfileSettings()
     configure_logging(settings.log_level)
     if args.command == "serve":
         return asyncio.run(_serve(settings))
-    return asyncio.run(_offline(settings, run_audit if args.command == "audit" else run_migration))
+    jobs = {"audit": run_audit, "migrate": run_migration, "sweep": run_sweep}
+    return asyncio.run(_offline(settings, jobs[args.command]))
 
 
 if __name__ == "__main__":

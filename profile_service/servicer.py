@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import grpc
 
 from profile_service import convert
-from profile_service.domain import ledger, profiles, validation
+from profile_service.domain import holds, ledger, profiles, validation
 from profile_service.domain.batch import WriteOp
 from profile_service.domain.errors import EntryNotFound, InvalidArgument, ProfileNotFound
-from profile_service.error_mapping import to_rpc_error
+from profile_service.domain.keys import SIGNUP_BONUS_KEY
 from profile_service.domain.ledger import ChangeKind, Decide
 from profile_service.domain.model import GRANT_TYPES, EntryType, Profile
+from profile_service.error_mapping import to_rpc_error
+from profile_service.metrics import ProfileMetrics
 from profile_service.settings import ProfileSettings
 from profile_service.store.base import ProfileStore
 from profile_service.watch import ProfileWatch
@@ -44,10 +47,20 @@ def _grant_type(value: int) -> EntryType:
 
 
 class ProfileServicer(pb_grpc.ProfileServiceServicer):
-    def __init__(self, store: ProfileStore, settings: ProfileSettings | None = None) -> None:
+    def __init__(
+        self, store: ProfileStore, settings: ProfileSettings | None = None, metrics: ProfileMetrics | None = None
+    ) -> None:
         settings = settings or ProfileSettings(_env_file=None)
         self._store = store
         self._shortfall_policy = settings.shortfall_policy
+        self._signup_bonus = (
+            profiles.SignupBonus(
+                settings.signup_bonus_tokens,
+                timedelta(days=settings.signup_bonus_ttl_days) if settings.signup_bonus_ttl_days else None,
+            )
+            if settings.signup_bonus_tokens
+            else None
+        )
         # Every write goes through the user's queue (group commit); reads go to the store directly.
         self._writes = WriteQueue(
             store,
@@ -55,6 +68,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             batch_max=settings.profile_write_batch_max,
             batch_wait_s=settings.profile_write_batch_wait_ms / 1000,
             write_timeout_s=settings.profile_write_timeout_s,
+            metrics=metrics,
         )
         self._watch = ProfileWatch(store, poll_s=settings.profile_watch_poll_s, feed=store.change_feed())
 
@@ -68,13 +82,21 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def CreateProfile(self, request: pb.CreateProfileRequest, context: Context) -> pb.CreateProfileResponse:
         uid = validation.uid(request.uid)
         email = validation.email(request.email)
+        bonus = self._signup_bonus
+        # With a signup bonus, the transaction also reads the bonus entry: granted once per uid, ever.
+        bonus_id = ledger.entry_id_for(uid, SIGNUP_BONUS_KEY) if bonus else None
         profile, created = await self._write(
-            context, uid, None, lambda existing, _e, now: profiles.create_profile(existing, uid, email, now)
+            context,
+            uid,
+            bonus_id,
+            lambda existing, prior, now: profiles.create_profile(existing, uid, email, now, bonus, prior),
         )
-        return pb.CreateProfileResponse(profile=convert.profile_to_pb(profile), created=created)
+        return pb.CreateProfileResponse(profile=convert.profile_to_pb(profile, self._store.clock()), created=created)
 
     async def GetProfile(self, request: pb.GetProfileRequest, context: Context) -> pb.GetProfileResponse:
-        return pb.GetProfileResponse(profile=convert.profile_to_pb(await self._require_profile(request.uid)))
+        return pb.GetProfileResponse(
+            profile=convert.profile_to_pb(await self._require_profile(request.uid), self._store.clock())
+        )
 
     async def UpdateProfile(self, request: pb.UpdateProfileRequest, context: Context) -> pb.UpdateProfileResponse:
         uid = validation.uid(request.profile.uid, "profile.uid")
@@ -94,7 +116,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         updated = await self._write(
             context, uid, None, lambda existing, _e, _now: profiles.update_profile(existing, uid, changes)
         )
-        return pb.UpdateProfileResponse(profile=convert.profile_to_pb(updated))
+        return pb.UpdateProfileResponse(profile=convert.profile_to_pb(updated, self._store.clock()))
 
     async def _apply(self, context: Context, change: ledger.LedgerChange) -> ledger.LedgerResult:
         return await self._write(
@@ -105,13 +127,15 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         )
 
     async def GrantTokens(self, request: pb.GrantTokensRequest, context: Context) -> pb.GrantTokensResponse:
+        entry_type = _grant_type(request.type)
         change = ledger.LedgerChange(
             kind=ChangeKind.GRANT,
             uid=validation.uid(request.uid),
             amount=validation.amount(request.amount, limits.MAX_TOKEN_AMOUNT),
-            type=_grant_type(request.type),
+            type=entry_type,
             idempotency_key=validation.idempotency_key(request.idempotency_key),
             source=validation.source(dict(request.source)),
+            terms=convert.grant_terms(request, self._store.clock()),
         )
         result = await self._apply(context, change)
         return pb.GrantTokensResponse(
@@ -143,6 +167,11 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             source=validation.source(dict(request.source)),
             reason=validation.bounded_text(request.reason, "reason", limits.REASON_MAX_LEN),
             shortfall_policy=self._shortfall_policy,
+            from_grant_key=(
+                validation.idempotency_key(request.grant_idempotency_key, "grant_idempotency_key")
+                if request.grant_idempotency_key
+                else ""
+            ),
         )
         result = await self._apply(context, change)
         return pb.RevokeTokensResponse(
@@ -208,7 +237,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
                 existing, uid, request.has_access, status, period_end, event_time
             ),
         )
-        return pb.SetEntitlementsResponse(profile=convert.profile_to_pb(profile), applied=applied)
+        return pb.SetEntitlementsResponse(profile=convert.profile_to_pb(profile, self._store.clock()), applied=applied)
 
     async def GetLedgerEntry(self, request: pb.GetLedgerEntryRequest, context: Context) -> pb.GetLedgerEntryResponse:
         uid = validation.uid(request.uid)
@@ -228,7 +257,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             uid = validation.uid(request.uid)
             last: pb.UserProfile | None = None
             async for profile in self._watch.watch(uid):
-                message = convert.profile_to_pb(profile)
+                message = convert.profile_to_pb(profile, self._store.clock())
                 if message != last:  # internal fields (ledger_seq, ...) changed only
                     last = message
                     yield pb.WatchProfileResponse(profile=message)
@@ -237,6 +266,81 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
             if spec is None:
                 raise
             await context.abort_with_status(to_status(spec))
+
+    async def ReserveTokens(self, request: pb.ReserveTokensRequest, context: Context) -> pb.ReserveTokensResponse:
+        uid = validation.uid(request.uid)
+        amount = validation.amount(request.amount, limits.MAX_TOKEN_AMOUNT)
+        ttl = convert.hold_ttl(request)
+        key = validation.idempotency_key(request.idempotency_key)
+        reason = validation.bounded_text(request.reason, "reason", limits.REASON_MAX_LEN)
+        result = await self._write(
+            context,
+            uid,
+            ledger.entry_id_for(uid, key),
+            lambda profile, prior, now: holds.reserve(profile, prior, uid, key, amount, ttl, reason, now),
+        )
+        return pb.ReserveTokensResponse(
+            hold_id=result.hold_id,
+            amount=result.amount,
+            expires_at=convert.timestamp(result.expires_at),
+            available_tokens=result.available,
+            entry=convert.entry_to_pb(result.entry),
+            already_applied=result.already_applied,
+        )
+
+    async def CaptureHold(self, request: pb.CaptureHoldRequest, context: Context) -> pb.CaptureHoldResponse:
+        uid = validation.uid(request.uid)
+        hold_id = convert.hold_id(request.hold_id)
+        if request.amount < 0 or request.amount > limits.MAX_TOKEN_AMOUNT:
+            raise InvalidArgument("amount", f"must be between 0 and {limits.MAX_TOKEN_AMOUNT}")
+        amount = request.amount
+        overage = convert.overage(request.overage)
+        reason = validation.bounded_text(request.reason, "reason", limits.REASON_MAX_LEN)
+        result = await self._write(
+            context,
+            uid,
+            holds.settle_entry_id(uid, hold_id),
+            lambda profile, prior, now: holds.capture(profile, prior, uid, hold_id, amount, overage, reason, now),
+        )
+        return pb.CaptureHoldResponse(
+            balance=result.balance,
+            captured=result.captured,
+            released=result.released,
+            entry=convert.entry_to_pb(result.entry),
+            already_applied=result.already_applied,
+        )
+
+    async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Context) -> pb.ReleaseHoldResponse:
+        uid = validation.uid(request.uid)
+        hold_id = convert.hold_id(request.hold_id)
+        result = await self._write(
+            context,
+            uid,
+            holds.settle_entry_id(uid, hold_id),
+            lambda profile, prior, now: holds.release(profile, prior, uid, hold_id, now),
+        )
+        return pb.ReleaseHoldResponse(
+            balance=result.balance,
+            released=result.released,
+            entry=convert.entry_to_pb(result.entry),
+            already_applied=result.already_applied,
+        )
+
+    async def sweep_user(self, uid: str) -> int:
+        """Writes what time did to one profile (expiries, rollovers, expired holds) through its write queue."""
+        result: int = await self._writes.submit(uid, WriteOp(None, lambda profile, _e, now: holds.sweep(profile, now)))
+        if result:
+            self._watch.changed(uid)
+        return result
+
+    async def AdminGrantTokens(self, request: pb.GrantTokensRequest, context: Context) -> pb.GrantTokensResponse:
+        """GrantTokens for operators (the admin caller only, see permissions.py): promotional grants and
+        adjustments, nothing that looks like money paid."""
+        if request.type not in (pb.TOKEN_ENTRY_TYPE_PROMOTIONAL, pb.TOKEN_ENTRY_TYPE_ADJUSTMENT):
+            raise InvalidArgument("type", "must be TOKEN_ENTRY_TYPE_PROMOTIONAL or TOKEN_ENTRY_TYPE_ADJUSTMENT")
+        if request.category not in (pb.GRANT_CATEGORY_UNSPECIFIED, pb.GRANT_CATEGORY_PROMOTIONAL):
+            raise InvalidArgument("category", "must be GRANT_CATEGORY_PROMOTIONAL (or unset)")
+        return await self.GrantTokens(request, context)
 
     async def _require_profile(self, raw_uid: str) -> Profile:
         uid = validation.uid(raw_uid)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import grpc
 
+from service_kit import tracing
 from service_kit.auth import AUTH_HEADER
 from service_kit.settings import CommonSettings
 
@@ -31,6 +32,8 @@ def open_channel(
     target: str, settings: CommonSettings, interceptors: list[grpc.aio.ClientInterceptor] | None = None
 ) -> grpc.aio.Channel:
     credentials = client_credentials(settings)
+    # With tracing on, the client span that carries `traceparent` to the callee (service_kit.tracing).
+    interceptors = [*tracing.client_interceptors(), *(interceptors or [])] or None
     if credentials is None:
         return grpc.aio.insecure_channel(target, interceptors=interceptors)
     options = [("grpc.ssl_target_name_override", settings.tls_server_name)] if settings.tls_server_name else []

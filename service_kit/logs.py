@@ -1,4 +1,5 @@
-"""One JSON object per log line, so the three services' logs can be joined on request_id."""
+"""One JSON object per log line, so the three services' logs can be joined on request_id, and on trace_id
+with the traces (service_kit.tracing; null when tracing is off or outside a request)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 
 from service_kit.request_context import request_id_var
+from service_kit.tracing import current_trace_id
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,6 +20,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+            "trace_id": getattr(record, "trace_id", None) or current_trace_id(),
         }
         line.update(getattr(record, "fields", {}))
         if record.exc_info:

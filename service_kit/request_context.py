@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import contextvars
-import uuid
+import secrets
 
 REQUEST_ID_HEADER = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (a uuid4's length, at a fraction of its cost: made for every request)."""
+    return secrets.token_hex(16)
 
 
 def outgoing_metadata(extra: tuple[tuple[str, str], ...] = ()) -> tuple[tuple[str, str], ...]:

@@ -36,6 +36,11 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     grpc_reflection: bool = True
     shutdown_grace_s: float = Field(5.0, ge=0, le=120)
+    # Prometheus metrics over HTTP on this HOST:PORT, apart from the public port; empty = not served. Each
+    # service sets its own default (gateway :9460, profile :9461, billing :9462).
+    metrics_listen: str = ""
+    # OpenTelemetry traces exported over OTLP/gRPC to this collector (http://host:4317); empty = tracing off.
+    otel_exporter_otlp_endpoint: str = ""
 
     # Per-caller service credentials. A server accepts the callers whose token is set; a client sends
     # its own. With none set (local only) service auth is off.

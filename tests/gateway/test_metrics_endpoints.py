@@ -95,3 +95,13 @@ async def test_each_service_serves_its_metrics_on_its_own_address(tmp_path: Path
     # The gateway: its HTTP series, and the gRPC calls it made.
     assert value(gateway, 'gateway_http_requests_total{method="POST",route="/v1/checkout-sessions",status="201"}') == 1
     assert value(gateway, 'gateway_http_requests_total{method="POST",route="/v1/stripe/webhook",status="200"}') >= 1
+
+
+def test_every_entry_type_has_a_ledger_kind() -> None:
+    from profile_service.domain.model import EntryType
+    from profile_service.metrics import entry_kind
+
+    kinds = {entry_type: entry_kind(entry_type) for entry_type in EntryType}
+    assert "other" not in kinds.values(), kinds
+    assert kinds[EntryType.PURCHASE] == "granted" and kinds[EntryType.SPEND] == "spent"
+    assert kinds[EntryType.REFUND] == "revoked" and kinds[EntryType.EXPIRY] == "expired"

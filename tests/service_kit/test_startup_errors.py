@@ -50,6 +50,7 @@ def clean_environment(tmp_path: Path, **settings: str) -> dict[str, str]:
         "PROFILE_LISTEN": "127.0.0.1:0",
         "BILLING_LISTEN": "127.0.0.1:0",
         "GATEWAY_LISTEN": "127.0.0.1:0",
+        "METRICS_LISTEN": "127.0.0.1:0",
         "SQLITE_PATH": str(tmp_path / "profile.sqlite3"),
         **settings,
     }
@@ -95,7 +96,16 @@ async def test_a_documented_misconfiguration_is_one_line(
     assert_one_line_naming(code, out, err, service, expected)
 
 
-@pytest.mark.parametrize("service,variable", [("gateway", "GATEWAY_LISTEN"), ("profile_service", "PROFILE_LISTEN")])
+@pytest.mark.parametrize(
+    "service,variable",
+    [
+        ("gateway", "GATEWAY_LISTEN"),
+        ("profile_service", "PROFILE_LISTEN"),
+        ("gateway", "METRICS_LISTEN"),
+        ("profile_service", "METRICS_LISTEN"),
+        ("billing_service", "METRICS_LISTEN"),
+    ],
+)
 async def test_a_port_in_use_is_named(tmp_path: Path, service: str, variable: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

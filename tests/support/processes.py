@@ -80,6 +80,7 @@ def service_env(**values: str) -> dict[str, str]:
     }
     env["PYTHONPATH"] = str(ROOT)
     env["LOG_LEVEL"] = "WARNING"
+    env["METRICS_LISTEN"] = "127.0.0.1:0"  # a free port: test processes never take the default 946x ports
     env.update(values)
     return env
 
