@@ -1,8 +1,8 @@
 """python -m billing_service: serves BillingService until SIGTERM/SIGINT, then shuts down gracefully.
 
 python -m billing_service reconcile [--since-hours N]: applies what Stripe has and the ledger lacks (paid
-Checkout Sessions, refunds, subscription changes in the last N hours; disputes are reported), prints what
-it found and did, and exits 1 if anything failed. Running it again changes nothing."""
+Checkout Sessions, refunds, disputes, subscription changes in the last N hours), prints what it found and
+did, and exits 1 if anything failed. Running it again changes nothing."""
 
 from __future__ import annotations
 

@@ -32,5 +32,5 @@ class Billing:
         self.disputes = Disputes(stripe_port, self.refunds)
         self.portal = BillingPortal(settings, stripe_port, profile)
         self.reconciliation = Reconciliation(
-            stripe_port, self.fulfilment, self.refunds, self.subscriptions, self.allowances
+            stripe_port, self.fulfilment, self.refunds, self.disputes, self.subscriptions, self.allowances
         )

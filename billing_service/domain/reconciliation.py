@@ -27,8 +27,7 @@ class Kind(StrEnum):
 class ItemOutcome(StrEnum):
     APPLIED = "applied"
     ALREADY_APPLIED = "already applied"
-    NOTHING_TO_APPLY = "nothing to apply"  # e.g. bought nothing in the catalogue, a failed refund
-    REPORTED = "reported"  # listed for a person to look at; billing does not act on it
+    NOTHING_TO_APPLY = "nothing to apply"  # e.g. bought nothing in the catalogue, a failed refund that took nothing
     FAILED = "failed"
 
 
@@ -46,7 +45,6 @@ class Tally:
     applied: int = 0
     already_applied: int = 0
     nothing_to_apply: int = 0
-    reported: int = 0
     failed: int = 0
 
 
@@ -87,7 +85,6 @@ class ReconciliationReport:
             applied=outcomes.count(ItemOutcome.APPLIED),
             already_applied=outcomes.count(ItemOutcome.ALREADY_APPLIED),
             nothing_to_apply=outcomes.count(ItemOutcome.NOTHING_TO_APPLY),
-            reported=outcomes.count(ItemOutcome.REPORTED),
             failed=outcomes.count(ItemOutcome.FAILED),
         )
 
@@ -111,15 +108,18 @@ class ReconciliationReport:
         """The report as printed by `python -m billing_service reconcile`."""
         since = datetime.fromtimestamp(self.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         out = [f"reconcile: Stripe objects created since {since} (last {self.since_hours} h)"]
-        for kind in (Kind.CHECKOUT, Kind.INVOICE, Kind.REFUND, Kind.SUBSCRIPTION):
+        for kind in Kind:
             t = self.tally(kind)
             out.append(
                 f"{kind}: found {t.found}, applied {t.applied}, already applied {t.already_applied}, "
                 f"nothing to apply {t.nothing_to_apply}, failed {t.failed}"
             )
-        disputes = [r for r in self.results if r.kind is Kind.DISPUTE and r.outcome is ItemOutcome.REPORTED]
-        out.append(f"{Kind.DISPUTE}: found {len(disputes)} (reported only: billing does not act on disputes yet)")
-        out += [f"  dispute {r.object_id}: {r.detail}" for r in disputes]
+            if kind is Kind.DISPUTE:  # few, and each worth a look: one line each (failures are listed below)
+                out += [
+                    f"  dispute {r.object_id}: {r.detail}"
+                    for r in self.results
+                    if r.kind is kind and r.outcome is not ItemOutcome.FAILED
+                ]
         out += [f"  FAILED listing {kind}: {detail}" for kind, detail in self.listing_failures]
         out += [f"  FAILED {r.kind} {r.object_id}: {r.detail}" for r in self.failures]
         out.append(f"result: {'FAILED' if self.failed else 'ok'}: applied {self.applied}, failed {self.failed}")

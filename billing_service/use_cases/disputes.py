@@ -9,7 +9,7 @@ from __future__ import annotations
 from billing_service.domain.clawback import StepKind
 from billing_service.domain.outcomes import WebhookAction
 from billing_service.use_cases.ports import StripePort
-from billing_service.use_cases.refunds import Refunds
+from billing_service.use_cases.refunds import ClawBack, Refunds
 
 
 class Disputes:
@@ -19,20 +19,24 @@ class Disputes:
 
     async def sync(self, dispute_id: str, *, funds_reinstated: bool = False) -> WebhookAction:
         """Any charge.dispute.* event. `funds_reinstated`: the event was charge.dispute.funds_reinstated."""
-        dispute = await self._stripe.retrieve_dispute(dispute_id)
-        if not dispute.charge_id:
-            return WebhookAction.IGNORED
-        result = await self._refunds.claw_back_charge(
-            dispute.charge_id, funds_reinstated=dispute.id if funds_reinstated else ""
-        )
+        result = await self.bring_to_ledger(dispute_id, funds_reinstated=funds_reinstated)
         if result.action is not WebhookAction.REFUND:  # ignored (not from checkout) or nothing granted
             return (
                 WebhookAction.IGNORED
                 if result.action is WebhookAction.IGNORED
                 else WebhookAction.DISPUTE_NOTHING_GRANTED
             )
-        if result.did(StepKind.REINSTATE_DISPUTE, dispute.id):
+        if result.did(StepKind.REINSTATE_DISPUTE, dispute_id):
             return WebhookAction.DISPUTE_REINSTATED
-        if result.did(StepKind.TAKE_DISPUTE, dispute.id):
+        if result.did(StepKind.TAKE_DISPUTE, dispute_id):
             return WebhookAction.DISPUTE
         return WebhookAction.IGNORED  # an inquiry, or nothing left to take
+
+    async def bring_to_ledger(self, dispute_id: str, *, funds_reinstated: bool = False) -> ClawBack:
+        """The dispute re-read and its charge recomputed (sync's path; reconciliation reads the result)."""
+        dispute = await self._stripe.retrieve_dispute(dispute_id)
+        if not dispute.charge_id:
+            return ClawBack(WebhookAction.IGNORED)
+        return await self._refunds.claw_back_charge(
+            dispute.charge_id, funds_reinstated=dispute.id if funds_reinstated else ""
+        )

@@ -3,14 +3,18 @@ retries), applied through the very paths the webhooks use, so running it any num
 webhooks arrive, grants and claws back exactly once:
 
 - paid payment-mode Checkout Sessions -> fulfilment (`checkout:{session}` grants);
-- refunds -> the charge's claw-back (`refund:{refund}` entries);
+- refunds and disputes -> their charge's claw-back, once per charge (a disputed charge through the
+  dispute's path, use_cases/disputes.py): `refund:{refund}` and `dispute:{dispute}` take the purchase's
+  tokens, `refund-reversal:{refund}` gives back what a refund that failed (or was canceled) took, and
+  `dispute-reinstated:{dispute}` what a dispute closed as won took (the dispute's status says so);
 - subscription changes (customer.subscription.* events) -> the state-based entitlements refresh, written
   only when the profile shows something else;
 - paid subscription invoices -> their period's allowance (`invoice:{invoice}` grants), when the catalogue
-  carries allowances;
-- disputes -> listed in the report only (billing does not act on disputes yet).
+  carries allowances.
 
-One object failing does not stop the others; it is reported, and the run's exit code says so."""
+"Applied" means this run wrote the entry; "already applied" that the ledger had it (from a webhook, an
+earlier run, or a racing handler). One object failing does not stop the others; it is reported, and the
+run's exit code says so."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
+from billing_service.domain.clawback import StepKind
 from billing_service.domain.outcomes import FulfilmentOutcome, WebhookAction
 from billing_service.domain.reconciliation import (
     ItemOutcome,
@@ -30,16 +35,44 @@ from billing_service.domain.reconciliation import (
     window_start,
 )
 from billing_service.domain.refunds import COUNTED_REFUND_STATUSES
+from billing_service.stripe_records import DisputeRecord, RefundRecord
 from billing_service.use_cases.allowances import Allowances
+from billing_service.use_cases.disputes import Disputes
 from billing_service.use_cases.fulfilment import Fulfilment
 from billing_service.use_cases.ports import StripePort
-from billing_service.use_cases.refunds import Refunds
+from billing_service.use_cases.refunds import ClawBack, Refunds
 from billing_service.use_cases.subscriptions import Subscriptions
 
 log = logging.getLogger("billing.reconcile")
 
 SUBSCRIPTION_EVENTS = "customer.subscription.*"
 T = TypeVar("T")
+
+
+REFUND_STEPS = frozenset({StepKind.TAKE_REFUND, StepKind.REVERSE_REFUND})
+DISPUTE_STEPS = frozenset({StepKind.TAKE_DISPUTE, StepKind.REINSTATE_DISPUTE})
+NOT_APPLICABLE = {
+    WebhookAction.IGNORED: "the charge is not from a checkout session",
+    WebhookAction.REFUND_NOTHING_GRANTED: "its purchase granted no tokens",
+}
+
+
+def _outcome(result: ClawBack, kinds: frozenset[StepKind], object_id: str) -> ItemOutcome:
+    """Applied when this run wrote a change for the object; already applied when the ledger had it."""
+    if any(result.made_now(kind, object_id) for kind in kinds):
+        return ItemOutcome.APPLIED
+    if any(result.did(kind, object_id) for kind in kinds):
+        return ItemOutcome.ALREADY_APPLIED
+    return ItemOutcome.NOTHING_TO_APPLY
+
+
+def _with_reason(result: ClawBack, outcome: ItemOutcome, detail: str) -> str:
+    reason = NOT_APPLICABLE.get(result.action, "") if outcome is ItemOutcome.NOTHING_TO_APPLY else ""
+    return ", ".join(part for part in (detail, reason) if part)
+
+
+def _described(d: DisputeRecord) -> str:
+    return f"charge {d.charge_id or '?'}, {d.amount} {d.currency}, {d.status} ({d.reason or 'no reason'})"
 
 
 def _error(exc: Exception) -> str:
@@ -54,6 +87,7 @@ class Reconciliation:
         stripe_port: StripePort,
         fulfilment: Fulfilment,
         refunds: Refunds,
+        disputes: Disputes,
         subscriptions: Subscriptions,
         allowances: Allowances,
         clock: Callable[[], float] = time.time,
@@ -61,6 +95,7 @@ class Reconciliation:
         self._stripe = stripe_port
         self._fulfilment = fulfilment
         self._refunds = refunds
+        self._disputes = disputes
         self._subscriptions = subscriptions
         self._allowances = allowances
         self._clock = clock
@@ -68,7 +103,7 @@ class Reconciliation:
     async def run(self, since_hours: int) -> ReconciliationReport:
         report = ReconciliationReport(window_start(self._clock(), since_hours), since_hours)
         # Grants first, so a refund of a session in the window finds its grant already made.
-        steps = (self._checkouts, self._invoices, self._refunds_in_window, self._subscription_changes, self._disputes)
+        steps = (self._checkouts, self._invoices, self._refunds_and_disputes, self._subscription_changes)
         for step in steps:
             await step(report)
         log.info(
@@ -124,33 +159,67 @@ class Reconciliation:
             return ItemOutcome.NOTHING_TO_APPLY
         return ItemOutcome.ALREADY_APPLIED if result.already_applied else ItemOutcome.APPLIED
 
-    async def _refunds_in_window(self, report: ReconciliationReport) -> None:
-        listed = await self._listed(report, Kind.REFUND, self._stripe.list_refunds_since(report.since))
-        counted = []
-        for r in listed:
-            if r.status not in COUNTED_REFUND_STATUSES or not r.charge_id:
-                report.add(Kind.REFUND, r.id, ItemOutcome.NOTHING_TO_APPLY, f"status {r.status or '?'}")
-            else:
-                counted.append(r)
-        for charge_id in unique_in_order(r.charge_id for r in counted):
-            in_window = [r.id for r in counted if r.charge_id == charge_id]
-            try:
-                entries = (await self._refunds.claw_back_charge(charge_id)).entries
-            except Exception as exc:  # none of the charge's refunds is then known to be taken back
-                log.warning(
-                    "reconcile failed", extra={"fields": {"kind": "REFUND", "charge": charge_id, "error": repr(exc)}}
-                )
-                for refund_id in in_window:
-                    report.add(Kind.REFUND, refund_id, ItemOutcome.FAILED, f"charge {charge_id}: {_error(exc)}")
-                continue
-            # The claw-back covers every refund of the charge, also ones created before the window.
-            for refund_id in unique_in_order([*in_window, *entries]):
-                if refund_id not in entries:
-                    report.add(Kind.REFUND, refund_id, ItemOutcome.NOTHING_TO_APPLY)
-                elif entries[refund_id]:
-                    report.add(Kind.REFUND, refund_id, ItemOutcome.ALREADY_APPLIED)
-                else:
-                    report.add(Kind.REFUND, refund_id, ItemOutcome.APPLIED)
+    async def _refunds_and_disputes(self, report: ReconciliationReport) -> None:
+        """Refunds and disputes of the window, one claw-back per charge (it recomputes every refund and dispute
+        of the charge, so one call also tells what each of them needed)."""
+        refunds = await self._listed(report, Kind.REFUND, self._stripe.list_refunds_since(report.since))
+        disputes = await self._listed(report, Kind.DISPUTE, self._stripe.list_disputes_since(report.since))
+        for r in refunds:
+            if not r.charge_id:
+                report.add(Kind.REFUND, r.id, ItemOutcome.NOTHING_TO_APPLY, "no charge")
+        for d in disputes:
+            if not d.charge_id:
+                report.add(Kind.DISPUTE, d.id, ItemOutcome.NOTHING_TO_APPLY, f"{_described(d)}: no charge")
+        for charge_id in unique_in_order([*(r.charge_id for r in refunds), *(d.charge_id for d in disputes)]):
+            charge_refunds = [r for r in refunds if r.charge_id == charge_id]
+            charge_disputes = [d for d in disputes if d.charge_id == charge_id]
+            await self._charge(report, charge_id, charge_refunds, charge_disputes)
+
+    async def _charge(
+        self,
+        report: ReconciliationReport,
+        charge_id: str,
+        refunds: list[RefundRecord],
+        disputes: list[DisputeRecord],
+    ) -> None:
+        try:
+            # A disputed charge goes through the dispute's own path (what its webhooks do); its status says
+            # whether it holds the funds or was won. Either path recomputes the whole charge.
+            result = await (
+                self._disputes.bring_to_ledger(disputes[0].id)
+                if disputes
+                else self._refunds.claw_back_charge(charge_id)
+            )
+        except Exception as exc:  # nothing of the charge is then known to be applied
+            log.warning(
+                "reconcile failed", extra={"fields": {"kind": "CHARGE", "charge": charge_id, "error": repr(exc)}}
+            )
+            for r in refunds:
+                report.add(Kind.REFUND, r.id, ItemOutcome.FAILED, f"charge {charge_id}: {_error(exc)}")
+            for d in disputes:
+                report.add(Kind.DISPUTE, d.id, ItemOutcome.FAILED, f"charge {charge_id}: {_error(exc)}")
+            return
+        statuses = {r.id: r.status for r in refunds}
+        # The claw-back covers every refund and dispute of the charge, also ones created before the window:
+        # those are reported when they have an entry (refunds) or something was done for them now.
+        changed = [a.step for a in result.applied if not a.already_applied]
+        refund_ids = [*statuses, *result.entries, *(s.object_id for s in changed if s.kind in REFUND_STEPS)]
+        for refund_id in unique_in_order(refund_ids):
+            outcome = _outcome(result, REFUND_STEPS, refund_id)
+            status = statuses.get(refund_id, "")
+            detail = f"status {status}" if status and status not in COUNTED_REFUND_STATUSES else ""
+            report.add(Kind.REFUND, refund_id, outcome, _with_reason(result, outcome, detail))
+        described = {d.id: _described(d) for d in disputes}
+        dispute_ids = [*described, *(s.object_id for s in changed if s.kind in DISPUTE_STEPS)]
+        for dispute_id in unique_in_order(dispute_ids):
+            outcome = _outcome(result, DISPUTE_STEPS, dispute_id)
+            did = ", ".join(
+                f"{'took' if s.kind.takes else 'gave back'} {s.tokens} tokens"
+                for s in changed
+                if s.object_id == dispute_id and s.kind in DISPUTE_STEPS
+            )
+            what = _with_reason(result, outcome, did or str(outcome))
+            report.add(Kind.DISPUTE, dispute_id, outcome, f"{described.get(dispute_id, f'charge {charge_id}')}: {what}")
 
     async def _subscription_changes(self, report: ReconciliationReport) -> None:
         """Each customer whose subscriptions changed in the window, refreshed once from Stripe's state."""
@@ -168,8 +237,3 @@ class Reconciliation:
     async def _refresh(self, subscription_id: str) -> ItemOutcome:
         _, applied = await self._subscriptions.sync(subscription_id, only_if_changed=True)
         return ItemOutcome.APPLIED if applied else ItemOutcome.ALREADY_APPLIED
-
-    async def _disputes(self, report: ReconciliationReport) -> None:
-        for d in await self._listed(report, Kind.DISPUTE, self._stripe.list_disputes_since(report.since)):
-            detail = f"charge {d.charge_id}, {d.amount} {d.currency}, {d.status} ({d.reason or 'no reason'})"
-            report.add(Kind.DISPUTE, d.id, ItemOutcome.REPORTED, detail)

@@ -49,6 +49,12 @@ class ClawBack:
         """A change of this kind (for this object) is in the ledger, made now or earlier."""
         return any(a.step.kind is kind and (not object_id or a.step.object_id == object_id) for a in self.applied)
 
+    def made_now(self, kind: StepKind, object_id: str) -> bool:
+        """This call wrote the change (not an earlier call, nor a racing handler)."""
+        return any(
+            a.step.kind is kind and a.step.object_id == object_id and not a.already_applied for a in self.applied
+        )
+
 
 @dataclass(frozen=True)
 class _Purchase:

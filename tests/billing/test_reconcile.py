@@ -1,7 +1,8 @@
 """Reconciliation with webhooks lost: `python -m billing_service reconcile` (and the background reconciler)
-finds paid sessions, refunds and subscription changes at Stripe that the ledger lacks and applies them
-through the webhooks' own idempotent paths; a second run changes nothing. Real profile service, stand-in,
-real stripe SDK; the command runs against them in-process and as a real subprocess."""
+finds paid sessions, refunds (also ones that failed later), disputes (opened, then won) and subscription
+changes at Stripe that the ledger lacks and applies them through the webhooks' own idempotent paths; a
+second run changes nothing. Real profile service, stand-in, real stripe SDK; the command runs against them
+in-process and as a real subprocess."""
 
 from __future__ import annotations
 
@@ -186,22 +187,76 @@ async def test_lost_subscription_cancellation_is_applied_from_stripes_state(
     assert lines[-1] == "result: ok: applied 0, failed 0"
 
 
-async def test_disputes_are_listed_but_change_nothing(
+async def test_a_dispute_made_while_webhooks_were_off_is_taken_once_and_given_back_once_when_won(
     billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
 ):
+    await _webhooks_off(standin)
     await new_user(sqlite_profile, uid)
-    bought = await _pay(billing, standin, uid)
+    bought = await _pay(billing, standin, uid, quantity=2)  # 10 tokens
+    await _pay(billing, standin, uid)  # 5 more, not disputed
     await _reconcile(standin, sqlite_profile)
+    assert (await get_profile(sqlite_profile, uid)).tokens == 15
     dispute = (await standin.ctl.dispute_charge(bought["charge"], reason="fraudulent", wait=False))["dispute"]
+    key = f"dispute:{dispute['id']}"
 
     code, lines = await _reconcile(standin, sqlite_profile)
-    assert code == 0
-    assert _line(lines, "disputes").startswith("disputes: found 1 (reported only")
+    assert code == 0, lines
+    assert _line(lines, "disputes").endswith("found 1, applied 1, already applied 0, nothing to apply 0, failed 0")
     assert _line(lines, f"  dispute {dispute['id']}") == (
-        f"  dispute {dispute['id']}: charge {bought['charge']}, 500 usd, {dispute['status']} (fraudulent)"
+        f"  dispute {dispute['id']}: charge {bought['charge']}, 1000 usd, {dispute['status']} (fraudulent): "
+        "took 10 tokens"
     )
-    assert lines[-1] == "result: ok: applied 0, failed 0"
+    assert lines[-1] == "result: ok: applied 1, failed 0"
     assert (await get_profile(sqlite_profile, uid)).tokens == 5
+    newest = (await history(sqlite_profile, uid))[0]
+    assert (newest.amount, newest.idempotency_key) == (-10, key)
+
+    code, lines = await _reconcile(standin, sqlite_profile)
+    assert _line(lines, "disputes").endswith("found 1, applied 0, already applied 1, nothing to apply 0, failed 0")
+    assert (code, lines[-1]) == (0, "result: ok: applied 0, failed 0")
+    assert (await get_profile(sqlite_profile, uid)).tokens == 5
+    assert len(await history(sqlite_profile, uid)) == 3
+
+    await standin.ctl.close_dispute(dispute["id"], "won", wait=False)
+    code, lines = await _reconcile(standin, sqlite_profile)
+    assert code == 0, lines
+    assert _line(lines, "disputes").endswith("found 1, applied 1, already applied 0, nothing to apply 0, failed 0")
+    assert _line(lines, f"  dispute {dispute['id']}").endswith("won (fraudulent): gave back 10 tokens")
+    assert (await get_profile(sqlite_profile, uid)).tokens == 15
+    newest = (await history(sqlite_profile, uid))[0]
+    assert (newest.amount, newest.idempotency_key) == (10, f"dispute-reinstated:{dispute['id']}")
+
+    code, lines = await _reconcile(standin, sqlite_profile)
+    assert _line(lines, "disputes").endswith("found 1, applied 0, already applied 1, nothing to apply 0, failed 0")
+    assert (code, lines[-1]) == (0, "result: ok: applied 0, failed 0")
+    assert (await get_profile(sqlite_profile, uid)).tokens == 15
+    assert len(await history(sqlite_profile, uid)) == 4
+
+
+async def test_a_refund_that_failed_while_webhooks_were_off_is_given_back_once(
+    billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
+    await new_user(sqlite_profile, uid)
+    bought = await standin.ctl.complete_session((await checkout(billing, uid, quantity=2)).session_id, "paid")
+    refund = (await standin.ctl.refund_charge(bought["charge"], 500))["refund"]
+    assert (await get_profile(sqlite_profile, uid)).tokens == 5  # taken by the webhook
+
+    await _webhooks_off(standin)
+    await standin.ctl.fail_refund(refund["id"], wait=False)
+    assert (await get_profile(sqlite_profile, uid)).tokens == 5  # the failure events went nowhere
+
+    code, lines = await _reconcile(standin, sqlite_profile)
+    assert code == 0, lines
+    assert _line(lines, "refunds").endswith("found 1, applied 1, already applied 0, nothing to apply 0, failed 0")
+    assert (await get_profile(sqlite_profile, uid)).tokens == 10
+    newest = (await history(sqlite_profile, uid))[0]
+    assert (newest.amount, newest.idempotency_key) == (5, f"refund-reversal:{refund['id']}")
+
+    code, lines = await _reconcile(standin, sqlite_profile)
+    assert _line(lines, "refunds").endswith("found 1, applied 0, already applied 1, nothing to apply 0, failed 0")
+    assert (code, lines[-1]) == (0, "result: ok: applied 0, failed 0")
+    assert (await get_profile(sqlite_profile, uid)).tokens == 10
+    assert len(await history(sqlite_profile, uid)) == 3
 
 
 async def test_background_reconciler_grants_a_session_whose_webhook_was_lost(

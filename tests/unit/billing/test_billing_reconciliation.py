@@ -24,7 +24,7 @@ from billing_service.domain.reconciliation import (
 )
 from billing_service.error_mapping import to_rpc_error
 from billing_service.settings import BillingSettings
-from billing_service.stripe_records import DisputeRecord, EventRecord, SubscriptionRecord
+from billing_service.stripe_records import EventRecord, SubscriptionRecord
 from tests.unit.billing.fakes import FakeProfile, FakeStripe
 
 CATALOGUE = Catalogue(
@@ -83,19 +83,26 @@ def test_report_tallies_per_kind_and_fails_when_anything_failed():
     report.add(Kind.CHECKOUT, "cs_1", ItemOutcome.APPLIED)
     report.add(Kind.CHECKOUT, "cs_2", ItemOutcome.ALREADY_APPLIED)
     report.add(Kind.REFUND, "re_1", ItemOutcome.NOTHING_TO_APPLY)
-    report.add(Kind.DISPUTE, "dp_1", ItemOutcome.REPORTED, "charge ch_1, 500 usd, needs_response (fraudulent)")
+    inquiry = "charge ch_1, 500 usd, warning_needs_response (fraudulent): nothing to apply"
+    report.add(Kind.DISPUTE, "dp_1", ItemOutcome.NOTHING_TO_APPLY, inquiry)
     assert report.tally(Kind.CHECKOUT) == Tally(found=2, applied=1, already_applied=1)
     assert (report.applied, report.exit_code) == (1, 0)
     lines = report.lines()
     assert lines[0] == "reconcile: Stripe objects created since 1970-01-01T00:00:00Z (last 72 h)"
     assert "checkout sessions (paid, payment mode): found 2, applied 1, already applied 1" in lines[1]
-    assert "  dispute dp_1: charge ch_1, 500 usd, needs_response (fraudulent)" in lines
+    assert "disputes: found 1, applied 0, already applied 0, nothing to apply 1, failed 0" in lines
+    assert f"  dispute dp_1: {inquiry}" in lines
+    assert not any("reported only" in line for line in lines)
     assert lines[-1] == "result: ok: applied 1, failed 0"
 
     report.add(Kind.REFUND, "re_2", ItemOutcome.FAILED, "RpcCallError UNAVAILABLE: down")
+    report.add(Kind.DISPUTE, "dp_2", ItemOutcome.FAILED, "charge ch_2: RpcCallError UNAVAILABLE: down")
     assert report.exit_code == 1
-    assert "  FAILED refunds re_2: RpcCallError UNAVAILABLE: down" in report.lines()
-    assert report.lines()[-1] == "result: FAILED: applied 1, failed 1"
+    lines = report.lines()
+    assert "  FAILED refunds re_2: RpcCallError UNAVAILABLE: down" in lines
+    assert "  FAILED disputes dp_2: charge ch_2: RpcCallError UNAVAILABLE: down" in lines
+    assert not any(line.startswith("  dispute dp_2") for line in lines)  # a failure is listed once, as one
+    assert lines[-1] == "result: FAILED: applied 1, failed 2"
 
 
 # --- reconciliation over the fakes ---------------------------------------------------------------------
@@ -170,16 +177,113 @@ async def test_a_listing_that_fails_is_a_failure_not_zero_found(fakes):
     assert report.lines()[-1] == "result: FAILED: applied 0, failed 1"
 
 
-async def test_disputes_are_only_reported(fakes):
+def _outcomes(report: ReconciliationReport, kind: Kind) -> dict[str, ItemOutcome]:
+    return {r.object_id: r.outcome for r in report.results if r.kind is kind}
+
+
+async def test_a_dispute_is_taken_once_and_given_back_once_when_won(fakes):
     stripe_fake, profile, billing = fakes
-    _, charge_id = await _paid(stripe_fake, billing, "u1")
+    _, charge_id = await _paid(stripe_fake, billing, "u1", quantity=2)  # 10 tokens
+    await _paid(stripe_fake, billing, "u1")  # 5 more, not disputed
     await billing.reconciliation.run(72)
-    stripe_fake.disputes.append(DisputeRecord("dp_1", charge_id, 500, "usd", "needs_response", "fraudulent", NOW))
+    dispute = stripe_fake.dispute(charge_id, created=NOW)
+
+    taken = await billing.reconciliation.run(72)
+    assert taken.tally(Kind.DISPUTE) == Tally(found=1, applied=1)
+    (line,) = [line for line in taken.lines() if line.startswith(f"  dispute {dispute.id}")]
+    assert line == f"  dispute {dispute.id}: charge {charge_id}, 1000 usd, needs_response (fraudulent): took 10 tokens"
+    assert (taken.applied, profile.profiles["u1"].tokens) == (1, 5)
+    assert profile.entries[("u1", f"dispute:{dispute.id}")].amount == -10
+    again = await billing.reconciliation.run(72)
+    assert (again.tally(Kind.DISPUTE), again.applied) == (Tally(found=1, already_applied=1), 0)
+    assert profile.profiles["u1"].tokens == 5
+
+    stripe_fake.set_status(dispute.id, "won")  # the status alone gives back (no funds_reinstated event seen)
+    won = await billing.reconciliation.run(72)
+    assert (won.tally(Kind.DISPUTE), won.applied) == (Tally(found=1, applied=1), 1)
+    assert any(line.endswith("won (fraudulent): gave back 10 tokens") for line in won.lines())
+    assert profile.profiles["u1"].tokens == 15
+    assert profile.entries[("u1", f"dispute-reinstated:{dispute.id}")].amount == 10
+    entries = dict(profile.entries)
+    again = await billing.reconciliation.run(72)
+    assert (again.tally(Kind.DISPUTE), again.applied, profile.entries) == (
+        Tally(found=1, already_applied=1),
+        0,
+        entries,
+    )
+
+
+async def test_a_lost_dispute_stays_taken_and_an_inquiry_takes_nothing(fakes):
+    stripe_fake, profile, billing = fakes
+    _, lost_charge = await _paid(stripe_fake, billing, "u1")  # 5 tokens
+    _, inquiry_charge = await _paid(stripe_fake, billing, "u1", quantity=2)  # 10 tokens
+    lost = stripe_fake.dispute(lost_charge, status="lost", created=NOW)
+    inquiry = stripe_fake.dispute(inquiry_charge, status="warning_needs_response", created=NOW)
     report = await billing.reconciliation.run(72)
-    (dispute,) = [r for r in report.results if r.kind is Kind.DISPUTE]
-    assert (dispute.object_id, dispute.outcome) == ("dp_1", ItemOutcome.REPORTED)
-    assert charge_id in dispute.detail and "needs_response" in dispute.detail
-    assert (report.applied, profile.profiles["u1"].tokens) == (0, 5)
+    assert _outcomes(report, Kind.DISPUTE) == {lost.id: ItemOutcome.APPLIED, inquiry.id: ItemOutcome.NOTHING_TO_APPLY}
+    assert profile.profiles["u1"].tokens == 10
+    assert (await billing.reconciliation.run(72)).tally(Kind.DISPUTE) == Tally(
+        found=2, already_applied=1, nothing_to_apply=1
+    )
+
+
+async def test_a_refund_and_a_dispute_of_one_charge_are_each_counted_and_never_take_twice(fakes):
+    stripe_fake, profile, billing = fakes
+    _, charge_id = await _paid(stripe_fake, billing, "u1", quantity=2)  # 10 tokens for 1000
+    refund = stripe_fake.refund(charge_id, 300, created=NOW - 60)  # takes 3
+    dispute = stripe_fake.dispute(charge_id, created=NOW)  # the rest: 7
+    report = await billing.reconciliation.run(72)  # one claw-back of the charge does both
+    assert _outcomes(report, Kind.REFUND) == {refund.id: ItemOutcome.APPLIED}
+    assert _outcomes(report, Kind.DISPUTE) == {dispute.id: ItemOutcome.APPLIED}
+    assert (report.applied, profile.profiles["u1"].tokens) == (3, 0)  # the grant, the refund, the dispute
+    assert (
+        profile.entries[("u1", f"refund:{refund.id}")].amount,
+        profile.entries[("u1", f"dispute:{dispute.id}")].amount,
+    ) == (-3, -7)
+
+    stripe_fake.set_status(dispute.id, "won")
+    report = await billing.reconciliation.run(72)
+    assert _outcomes(report, Kind.REFUND) == {refund.id: ItemOutcome.ALREADY_APPLIED}
+    assert _outcomes(report, Kind.DISPUTE) == {dispute.id: ItemOutcome.APPLIED}
+    assert profile.profiles["u1"].tokens == 7  # the refund still holds its 3
+
+
+async def test_a_refund_that_failed_later_is_given_back_once(fakes):
+    stripe_fake, profile, billing = fakes
+    _, charge_id = await _paid(stripe_fake, billing, "u1", quantity=2)
+    refund = stripe_fake.refund(charge_id, 500, created=NOW - 60)
+    await billing.reconciliation.run(72)
+    assert profile.profiles["u1"].tokens == 5
+
+    stripe_fake.set_status(refund.id, "failed")
+    report = await billing.reconciliation.run(72)
+    assert report.tally(Kind.REFUND) == Tally(found=1, applied=1)
+    assert (report.applied, profile.profiles["u1"].tokens) == (1, 10)
+    assert profile.entries[("u1", f"refund-reversal:{refund.id}")].amount == 5
+    again = await billing.reconciliation.run(72)
+    assert (again.tally(Kind.REFUND), again.applied, profile.profiles["u1"].tokens) == (
+        Tally(found=1, already_applied=1),
+        0,
+        10,
+    )
+
+
+async def test_a_charge_whose_claw_back_fails_fails_its_refunds_and_dispute_only(fakes):
+    stripe_fake, profile, billing = fakes
+    _, broken = await _paid(stripe_fake, billing, "u1")
+    _, fine = await _paid(stripe_fake, billing, "u2")
+    profile.add("u2")
+    refund = stripe_fake.refund(broken, 500, created=NOW - 60)
+    dispute = stripe_fake.dispute(broken, created=NOW)
+    other = stripe_fake.dispute(fine, created=NOW)
+    await billing.reconciliation.run(72)  # grants first
+    del stripe_fake.charges[broken]  # its charge cannot be read now
+    report = await billing.reconciliation.run(72)
+    assert _outcomes(report, Kind.REFUND) == {refund.id: ItemOutcome.FAILED}
+    assert _outcomes(report, Kind.DISPUTE)[dispute.id] is ItemOutcome.FAILED
+    assert _outcomes(report, Kind.DISPUTE)[other.id] is not ItemOutcome.FAILED
+    assert profile.profiles["u2"].tokens == 0
+    assert report.exit_code == 1
 
 
 async def test_subscription_changes_refresh_each_customer_once_and_only_when_different(fakes):
