@@ -111,10 +111,10 @@ class PriceList(BaseModel):
     prices: list[Price]
 
 
-PRICE_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,255}$"
-SESSION_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,255}$"
+PRICE_ID_PATTERN = rf"^[A-Za-z0-9_\-]{{1,{limits.STRIPE_ID_MAX_LEN}}}$"
+SESSION_ID_PATTERN = PRICE_ID_PATTERN
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
-MAX_REDIRECT_URL_LEN = 2048
+MAX_REDIRECT_URL_LEN = limits.URL_MAX_LEN
 
 
 class CheckoutSessionCreate(BaseModel):

@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 from gateway.deps import JsonBody, SettingsDep
 from gateway.errors import api_error
 from gateway.local_dev.signing import TOKEN_LIFETIME_S, DevSigner
+from tokens import contract_rules as limits
 
 STATIC = Path(__file__).resolve().parent / "static"
 # File name -> media type: the only files served.
@@ -27,10 +28,10 @@ STATIC_FILES = {
     "app.css": "text/css; charset=utf-8",
 }
 
-UID_PATTERN = re.compile(r"^[A-Za-z0-9_.@:\-]{1,128}$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+UID_PATTERN = re.compile(rf"^[A-Za-z0-9_.@:\-]{{1,{limits.UID_MAX_LEN}}}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")  # RFC 5321's local-part and domain limits
 # What the page shows for a bad value: words, not the pattern.
-UID_RULE = "use 1 to 128 letters, digits or the characters _ . @ : - (no spaces)"
+UID_RULE = f"use 1 to {limits.UID_MAX_LEN} letters, digits or the characters _ . @ : - (no spaces)"
 EMAIL_RULE = "enter an email address such as alice@example.com, or leave it empty"
 
 # Same-origin only: the page talks to this gateway and leaves by navigation to the checkout page.
@@ -50,7 +51,7 @@ class DevSignInRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     uid: str = Field(description="The test user's id (becomes sub / user_id).")
-    email: str | None = Field(None, max_length=320)
+    email: str | None = Field(None, max_length=limits.EMAIL_MAX_LEN)
 
     @field_validator("uid")
     @classmethod
