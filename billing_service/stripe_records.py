@@ -120,6 +120,7 @@ class EventRecord:
     created: int
     object_id: str
     customer_id: str = ""  # the object's customer, when it has one
+    charge_id: str = ""  # the object's charge, when it is a refund or a dispute that names it
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ def event_record(obj: dict[str, Any]) -> EventRecord:
         created=_int(obj, "created"),
         object_id=_id_of(data_object),
         customer_id=_id_of(data_object.get("customer")) if isinstance(data_object, dict) else "",
+        charge_id=_id_of(data_object.get("charge")) if isinstance(data_object, dict) else "",
     )
 
 

@@ -15,6 +15,16 @@ from billing_service.domain.outcomes import PAID_STATUSES
 DEFAULT_SINCE_HOURS = 72  # Stripe retries a webhook for up to 3 days in live mode
 MAX_SINCE_HOURS = 720  # the Events API keeps 30 days
 
+# What changed in the window on refunds and disputes created before it (a dispute is won or lost weeks after
+# it was opened, a refund fails days after it was made): one Events API `type` each (`*` is a wildcard).
+DISPUTE_EVENTS = "charge.dispute.*"
+REFUND_EVENTS = ("charge.refund.updated", "refund.*")
+FUNDS_REINSTATED = "charge.dispute.funds_reinstated"
+
+
+def is_dispute_event(event_type: str) -> bool:
+    return event_type.startswith(DISPUTE_EVENTS.removesuffix("*"))
+
 
 class Kind(StrEnum):
     CHECKOUT = "checkout sessions (paid, payment mode)"

@@ -4,7 +4,9 @@ webhooks arrive, grants and claws back exactly once:
 
 - paid payment-mode Checkout Sessions -> fulfilment (`checkout:{session}` grants);
 - refunds and disputes -> their charge's claw-back, once per charge (a disputed charge through the
-  dispute's path, use_cases/disputes.py): `refund:{refund}` and `dispute:{dispute}` take the purchase's
+  dispute's path, use_cases/disputes.py); those created in the window, and those created before it with
+  events in it (charge.dispute.*, charge.refund.updated, refund.*: a dispute closed weeks after it opened,
+  a refund that failed days after it was made): `refund:{refund}` and `dispute:{dispute}` take the purchase's
   tokens, `refund-reversal:{refund}` gives back what a refund that failed (or was canceled) took, and
   `dispute-reinstated:{dispute}` what a dispute closed as won took (the dispute's status says so);
 - subscription changes (customer.subscription.* events) -> the state-based entitlements refresh, written
@@ -21,15 +23,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
 from billing_service.domain.clawback import StepKind
 from billing_service.domain.outcomes import FulfilmentOutcome, WebhookAction
 from billing_service.domain.reconciliation import (
+    DISPUTE_EVENTS,
+    FUNDS_REINSTATED,
+    REFUND_EVENTS,
     ItemOutcome,
     Kind,
     ReconciliationReport,
+    is_dispute_event,
     is_paid_payment_session,
     unique_in_order,
     window_start,
@@ -69,6 +76,16 @@ def _outcome(result: ClawBack, kinds: frozenset[StepKind], object_id: str) -> It
 def _with_reason(result: ClawBack, outcome: ItemOutcome, detail: str) -> str:
     reason = NOT_APPLICABLE.get(result.action, "") if outcome is ItemOutcome.NOTHING_TO_APPLY else ""
     return ", ".join(part for part in (detail, reason) if part)
+
+
+@dataclass
+class _Found:
+    """What the window found of one charge: its refunds and disputes (with their records when listed), and
+    its disputes whose funds an event in the window says were reinstated."""
+
+    refunds: dict[str, RefundRecord | None] = field(default_factory=dict)
+    disputes: dict[str, DisputeRecord | None] = field(default_factory=dict)
+    reinstated: set[str] = field(default_factory=set)
 
 
 def _described(d: DisputeRecord) -> str:
@@ -160,57 +177,108 @@ class Reconciliation:
         return ItemOutcome.ALREADY_APPLIED if result.already_applied else ItemOutcome.APPLIED
 
     async def _refunds_and_disputes(self, report: ReconciliationReport) -> None:
-        """Refunds and disputes of the window, one claw-back per charge (it recomputes every refund and dispute
-        of the charge, so one call also tells what each of them needed)."""
+        """Refunds and disputes created in the window, and those created before it that changed in it (their
+        events), one claw-back per charge (it recomputes every refund and dispute of the charge, so one call
+        also tells what each of them needed)."""
         refunds = await self._listed(report, Kind.REFUND, self._stripe.list_refunds_since(report.since))
         disputes = await self._listed(report, Kind.DISPUTE, self._stripe.list_disputes_since(report.since))
+        charges: dict[str, _Found] = {}
         for r in refunds:
-            if not r.charge_id:
+            if r.charge_id:
+                charges.setdefault(r.charge_id, _Found()).refunds[r.id] = r
+            else:
                 report.add(Kind.REFUND, r.id, ItemOutcome.NOTHING_TO_APPLY, "no charge")
         for d in disputes:
-            if not d.charge_id:
+            if d.charge_id:
+                charges.setdefault(d.charge_id, _Found()).disputes[d.id] = d
+            else:
                 report.add(Kind.DISPUTE, d.id, ItemOutcome.NOTHING_TO_APPLY, f"{_described(d)}: no charge")
-        for charge_id in unique_in_order([*(r.charge_id for r in refunds), *(d.charge_id for d in disputes)]):
-            charge_refunds = [r for r in refunds if r.charge_id == charge_id]
-            charge_disputes = [d for d in disputes if d.charge_id == charge_id]
-            await self._charge(report, charge_id, charge_refunds, charge_disputes)
+        await self._changed_in_window(report, charges, {r.id for r in refunds} | {d.id for d in disputes})
+        for charge_id, found in charges.items():
+            await self._charge(report, charge_id, found)
 
-    async def _charge(
-        self,
-        report: ReconciliationReport,
-        charge_id: str,
-        refunds: list[RefundRecord],
-        disputes: list[DisputeRecord],
+    async def _changed_in_window(
+        self, report: ReconciliationReport, charges: dict[str, _Found], listed: set[str]
     ) -> None:
+        """Adds the refunds and disputes that have events in the window to their charge's finds. The event
+        names the object (and usually its charge); amounts and statuses are re-read by the claw-back."""
+        events = [
+            *await self._listed(report, Kind.DISPUTE, self._stripe.list_events_since(DISPUTE_EVENTS, report.since)),
+            *[
+                event
+                for pattern in REFUND_EVENTS
+                for event in await self._listed(
+                    report, Kind.REFUND, self._stripe.list_events_since(pattern, report.since)
+                )
+            ],
+        ]
+        seen = set(listed)  # created in the window: already in their charge's finds
+        for event in events:
+            if not event.object_id or event.object_id in seen:
+                continue
+            seen.add(event.object_id)
+            kind = Kind.DISPUTE if is_dispute_event(event.type) else Kind.REFUND
+            charge_id = event.charge_id or await self._charge_of(report, kind, event.object_id)
+            if not charge_id:
+                continue
+            found = charges.setdefault(charge_id, _Found())
+            if kind is Kind.DISPUTE:
+                found.disputes.setdefault(event.object_id, None)
+            else:
+                found.refunds.setdefault(event.object_id, None)
+        reinstated = {e.object_id for e in events if e.type == FUNDS_REINSTATED}
+        for found in charges.values():
+            found.reinstated = reinstated & found.disputes.keys()
+
+    async def _charge_of(self, report: ReconciliationReport, kind: Kind, object_id: str) -> str:
+        """The charge of a refund or dispute whose event did not name it, read from Stripe ("" reported)."""
+        try:
+            if kind is Kind.DISPUTE:
+                dispute = await self._stripe.retrieve_dispute(object_id)
+                if not dispute.charge_id:
+                    report.add(kind, object_id, ItemOutcome.NOTHING_TO_APPLY, f"{_described(dispute)}: no charge")
+                return dispute.charge_id
+            refund = await self._stripe.retrieve_refund(object_id)
+        except Exception as exc:
+            log.warning("reconcile failed", extra={"fields": {"kind": kind.name, "id": object_id, "error": repr(exc)}})
+            report.add(kind, object_id, ItemOutcome.FAILED, _error(exc))
+            return ""
+        if not refund.charge_id:
+            report.add(kind, object_id, ItemOutcome.NOTHING_TO_APPLY, "no charge")
+        return refund.charge_id
+
+    async def _charge(self, report: ReconciliationReport, charge_id: str, found: _Found) -> None:
+        dispute_id = next(iter(found.disputes), "")
         try:
             # A disputed charge goes through the dispute's own path (what its webhooks do); its status says
-            # whether it holds the funds or was won. Either path recomputes the whole charge.
+            # whether it holds the funds or was won, as does a funds_reinstated event. Either path recomputes
+            # the whole charge.
             result = await (
-                self._disputes.bring_to_ledger(disputes[0].id)
-                if disputes
+                self._disputes.bring_to_ledger(dispute_id, funds_reinstated=dispute_id in found.reinstated)
+                if dispute_id
                 else self._refunds.claw_back_charge(charge_id)
             )
         except Exception as exc:  # nothing of the charge is then known to be applied
             log.warning(
                 "reconcile failed", extra={"fields": {"kind": "CHARGE", "charge": charge_id, "error": repr(exc)}}
             )
-            for r in refunds:
-                report.add(Kind.REFUND, r.id, ItemOutcome.FAILED, f"charge {charge_id}: {_error(exc)}")
-            for d in disputes:
-                report.add(Kind.DISPUTE, d.id, ItemOutcome.FAILED, f"charge {charge_id}: {_error(exc)}")
+            for refund_id in found.refunds:
+                report.add(Kind.REFUND, refund_id, ItemOutcome.FAILED, f"charge {charge_id}: {_error(exc)}")
+            for dispute_id in found.disputes:
+                report.add(Kind.DISPUTE, dispute_id, ItemOutcome.FAILED, f"charge {charge_id}: {_error(exc)}")
             return
-        statuses = {r.id: r.status for r in refunds}
-        # The claw-back covers every refund and dispute of the charge, also ones created before the window:
+        statuses = {r.id: r.status for r in found.refunds.values() if r}
+        # The claw-back covers every refund and dispute of the charge, also ones not found in the window:
         # those are reported when they have an entry (refunds) or something was done for them now.
         changed = [a.step for a in result.applied if not a.already_applied]
-        refund_ids = [*statuses, *result.entries, *(s.object_id for s in changed if s.kind in REFUND_STEPS)]
+        refund_ids = [*found.refunds, *result.entries, *(s.object_id for s in changed if s.kind in REFUND_STEPS)]
         for refund_id in unique_in_order(refund_ids):
             outcome = _outcome(result, REFUND_STEPS, refund_id)
             status = statuses.get(refund_id, "")
             detail = f"status {status}" if status and status not in COUNTED_REFUND_STATUSES else ""
             report.add(Kind.REFUND, refund_id, outcome, _with_reason(result, outcome, detail))
-        described = {d.id: _described(d) for d in disputes}
-        dispute_ids = [*described, *(s.object_id for s in changed if s.kind in DISPUTE_STEPS)]
+        described = {d.id: _described(d) for d in found.disputes.values() if d}
+        dispute_ids = [*found.disputes, *(s.object_id for s in changed if s.kind in DISPUTE_STEPS)]
         for dispute_id in unique_in_order(dispute_ids):
             outcome = _outcome(result, DISPUTE_STEPS, dispute_id)
             did = ", ".join(

@@ -124,6 +124,11 @@ class _Requests:
     def advance_clock(seconds: int):
         return "POST", "/_standin/clock/advance", {"seconds": seconds}
 
+    @staticmethod
+    def backdate(object_id: str, seconds: int):
+        """A refund or dispute (and its events so far) made `seconds` earlier."""
+        return "POST", f"/_standin/objects/{object_id}/backdate", {"seconds": seconds}
+
 
 def _result(resp: httpx.Response) -> Any:
     body = resp.json()

@@ -196,6 +196,26 @@ async def advance_clock(sd: Standin, _request: Request, body: dict[str, Any]) ->
     return stripe_json({"now": sd.store.now()})
 
 
+BACKDATABLE = ("refunds", "disputes")
+
+
+async def backdate(sd: Standin, request: Request, body: dict[str, Any]) -> Response:
+    """Move a refund or dispute, and the events about it so far, `seconds` into the past, as if made then
+    (e.g. a dispute opened weeks before it is closed). Payloads already signed for delivery keep their bytes."""
+    seconds = body.get("seconds")
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 0:
+        raise invalid("seconds", "seconds must be a non-negative integer")
+    obj_id = request.path_params["id"]
+    name = next((n for n in BACKDATABLE if obj_id in sd.store.collection(n)), BACKDATABLE[0])
+    obj = sd.store.get(name, obj_id)
+    obj["created"] -= seconds
+    events = [e for e in sd.store.events.values() if (e["data"]["object"] or {}).get("id") == obj_id]
+    for event in events:
+        event["created"] -= seconds
+        event["data"]["object"]["created"] = obj["created"]
+    return stripe_json({"object": obj, "events": [e["id"] for e in events]})
+
+
 def control_routes() -> list[Route]:
     def r(path: str, method: str, handler: Any) -> Route:
         return Route("/_standin" + path, control(handler), methods=[method])
@@ -219,4 +239,5 @@ def control_routes() -> list[Route]:
         r("/reset", "POST", reset),
         r("/config", "POST", configure),
         r("/clock/advance", "POST", advance_clock),
+        r("/objects/{id}/backdate", "POST", backdate),
     ]

@@ -259,6 +259,69 @@ async def test_a_refund_that_failed_while_webhooks_were_off_is_given_back_once(
     assert len(await history(sqlite_profile, uid)) == 3
 
 
+async def test_a_dispute_won_after_its_creation_left_the_window_is_found_through_its_events(
+    billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
+    await _webhooks_off(standin)
+    await new_user(sqlite_profile, uid)
+    bought = await _pay(billing, standin, uid, quantity=2)  # 10 tokens
+    await _pay(billing, standin, uid)  # 5 more, not disputed
+    dispute = (await standin.ctl.dispute_charge(bought["charge"], reason="fraudulent", wait=False))["dispute"]
+    code, lines = await _reconcile(standin, sqlite_profile, since_hours=1)
+    assert _line(lines, "disputes").endswith("found 1, applied 1, already applied 0, nothing to apply 0, failed 0")
+    assert (code, (await get_profile(sqlite_profile, uid)).tokens) == (0, 5)
+
+    # Opened two hours ago: neither the dispute nor its first events are in a one-hour window any more.
+    await standin.ctl.backdate(dispute["id"], 2 * 3600)
+    code, lines = await _reconcile(standin, sqlite_profile, since_hours=1)
+    assert _line(lines, "disputes").endswith("found 0, applied 0, already applied 0, nothing to apply 0, failed 0")
+    await standin.ctl.close_dispute(dispute["id"], "won", wait=False)  # its closing events are
+    code, lines = await _reconcile(standin, sqlite_profile, since_hours=1)
+    assert code == 0, lines
+    assert _line(lines, "disputes").endswith("found 1, applied 1, already applied 0, nothing to apply 0, failed 0")
+    assert _line(lines, f"  dispute {dispute['id']}") == (
+        f"  dispute {dispute['id']}: charge {bought['charge']}: gave back 10 tokens"
+    )
+    assert (await get_profile(sqlite_profile, uid)).tokens == 15
+    newest = (await history(sqlite_profile, uid))[0]
+    assert (newest.amount, newest.idempotency_key) == (10, f"dispute-reinstated:{dispute['id']}")
+
+    code, lines = await _reconcile(standin, sqlite_profile, since_hours=1)
+    assert _line(lines, "disputes").endswith("found 1, applied 0, already applied 1, nothing to apply 0, failed 0")
+    assert (code, lines[-1]) == (0, "result: ok: applied 0, failed 0")
+    assert (await get_profile(sqlite_profile, uid)).tokens == 15
+    assert len(await history(sqlite_profile, uid)) == 4
+
+
+async def test_a_refund_failed_after_its_creation_left_the_window_is_found_through_its_events(
+    billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
+    await new_user(sqlite_profile, uid)
+    bought = await standin.ctl.complete_session((await checkout(billing, uid, quantity=2)).session_id, "paid")
+    refund = (await standin.ctl.refund_charge(bought["charge"], 500))["refund"]
+    assert (await get_profile(sqlite_profile, uid)).tokens == 5  # taken by the webhook
+
+    await _webhooks_off(standin)
+    await standin.ctl.backdate(refund["id"], 2 * 3600)  # made two hours ago, out of a one-hour window
+    code, lines = await _reconcile(standin, sqlite_profile, since_hours=1)
+    assert _line(lines, "refunds").endswith("found 0, applied 0, already applied 0, nothing to apply 0, failed 0")
+    await standin.ctl.fail_refund(refund["id"], wait=False)  # fails now: the failure events went nowhere
+    assert (await get_profile(sqlite_profile, uid)).tokens == 5
+
+    code, lines = await _reconcile(standin, sqlite_profile, since_hours=1)
+    assert code == 0, lines
+    assert _line(lines, "refunds").endswith("found 1, applied 1, already applied 0, nothing to apply 0, failed 0")
+    assert (await get_profile(sqlite_profile, uid)).tokens == 10
+    newest = (await history(sqlite_profile, uid))[0]
+    assert (newest.amount, newest.idempotency_key) == (5, f"refund-reversal:{refund['id']}")
+
+    code, lines = await _reconcile(standin, sqlite_profile, since_hours=1)
+    assert _line(lines, "refunds").endswith("found 1, applied 0, already applied 1, nothing to apply 0, failed 0")
+    assert (code, lines[-1]) == (0, "result: ok: applied 0, failed 0")
+    assert (await get_profile(sqlite_profile, uid)).tokens == 10
+    assert len(await history(sqlite_profile, uid)) == 3
+
+
 async def test_background_reconciler_grants_a_session_whose_webhook_was_lost(
     billing: RunningBilling, standin: Standin, sqlite_profile: RunningProfile, uid: str
 ):

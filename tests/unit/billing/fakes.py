@@ -215,6 +215,16 @@ class FakeStripe:
             self.refunds[charge_id] = [replace(r, status=status) if r.id == object_id else r for r in listed]
             self.charges[charge_id] = replace(self.charges[charge_id], refunds=tuple(self.refunds[charge_id]))
 
+    def event(
+        self, event_type: str, obj: RefundRecord | DisputeRecord, created: int, *, names_charge: bool = True
+    ) -> EventRecord:
+        """Stripe's event about a refund or dispute (listed newest first); its payload may not name the charge."""
+        event = EventRecord(
+            f"evt_{len(self.events) + 1}", event_type, created, obj.id, charge_id=obj.charge_id if names_charge else ""
+        )
+        self.events.insert(0, event)
+        return event
+
     def refund(self, charge_id: str, amount: int, created: int, status: str = "succeeded") -> RefundRecord:
         listed = self.refunds.setdefault(charge_id, [])
         refund = RefundRecord(f"re_{charge_id}_{len(listed) + 1}", amount, status, created, charge_id)

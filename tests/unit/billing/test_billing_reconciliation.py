@@ -18,13 +18,15 @@ from billing_service.domain.reconciliation import (
     Kind,
     ReconciliationReport,
     Tally,
+    is_dispute_event,
     is_paid_payment_session,
     unique_in_order,
     window_start,
 )
 from billing_service.error_mapping import to_rpc_error
 from billing_service.settings import BillingSettings
-from billing_service.stripe_records import EventRecord, SubscriptionRecord
+from billing_service.stripe_records import EventRecord, SubscriptionRecord, event_record
+from billing_service.use_cases.reconciliation import Reconciliation
 from tests.unit.billing.fakes import FakeProfile, FakeStripe
 
 CATALOGUE = Catalogue(
@@ -72,6 +74,21 @@ def test_only_paid_payment_sessions_are_reconciled():
     assert is_paid_payment_session("payment", "no_payment_required")
     assert not is_paid_payment_session("payment", "unpaid")
     assert not is_paid_payment_session("subscription", "paid")
+
+
+def test_an_event_names_the_charge_of_its_refund_or_dispute_when_its_payload_has_it():
+    dispute = {
+        "id": "evt_1",
+        "type": "charge.dispute.closed",
+        "created": 5,
+        "data": {"object": {"id": "dp_1", "charge": "ch_1"}},
+    }
+    assert (event_record(dispute).object_id, event_record(dispute).charge_id) == ("dp_1", "ch_1")
+    expanded = {"id": "evt_2", "type": "refund.failed", "data": {"object": {"id": "re_1", "charge": {"id": "ch_2"}}}}
+    assert event_record(expanded).charge_id == "ch_2"
+    assert event_record({"id": "evt_3", "data": {"object": {"id": "re_2"}}}).charge_id == ""
+    assert is_dispute_event("charge.dispute.funds_reinstated")
+    assert not is_dispute_event("charge.refund.updated")
 
 
 def test_unique_in_order():
@@ -302,6 +319,124 @@ async def test_subscription_changes_refresh_each_customer_once_and_only_when_dif
     again = await billing.reconciliation.run(72)
     assert again.tally(Kind.SUBSCRIPTION) == Tally(found=1, already_applied=1)
     assert profile.entitlements_as_of["u1"] == as_of  # nothing written
+
+
+LATER = NOW + 100 * 3600  # past a 72 h window that starts after anything made at NOW
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = float(NOW)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _reconciliation(stripe_fake: FakeStripe, billing: Billing, clock: _Clock) -> Reconciliation:
+    return Reconciliation(
+        stripe_fake,
+        billing.fulfilment,
+        billing.refunds,
+        billing.disputes,
+        billing.subscriptions,
+        billing.allowances,
+        clock=clock,
+    )
+
+
+async def test_a_dispute_won_after_its_creation_left_the_window_is_given_back_once_through_its_events(fakes):
+    stripe_fake, profile, billing = fakes
+    clock = _Clock()
+    reconciliation = _reconciliation(stripe_fake, billing, clock)
+    _, charge_id = await _paid(stripe_fake, billing, "u1", quantity=2)  # 10 tokens
+    await _paid(stripe_fake, billing, "u1")  # 5 more, not disputed
+    dispute = stripe_fake.dispute(charge_id, created=NOW)
+    stripe_fake.event("charge.dispute.created", dispute, NOW)
+    stripe_fake.event("charge.dispute.funds_withdrawn", dispute, NOW)
+    taken = await reconciliation.run(72)
+    assert taken.tally(Kind.DISPUTE) == Tally(found=1, applied=1)  # listed and in events: once
+    assert profile.profiles["u1"].tokens == 5
+
+    clock.now = LATER  # weeks later, the dispute is won; its creation and first events are out of the window
+    stripe_fake.set_status(dispute.id, "won")
+    missed = await reconciliation.run(72)
+    assert (missed.tally(Kind.DISPUTE), profile.profiles["u1"].tokens) == (Tally(), 5)  # nothing says it changed
+    stripe_fake.event("charge.dispute.closed", replace(dispute, status="won"), LATER - 60)
+    won = await reconciliation.run(72)
+    assert (won.tally(Kind.DISPUTE), won.applied) == (Tally(found=1, applied=1), 1)
+    (line,) = [line for line in won.lines() if line.startswith(f"  dispute {dispute.id}")]
+    assert line == f"  dispute {dispute.id}: charge {charge_id}: gave back 10 tokens"
+    assert profile.profiles["u1"].tokens == 15
+    assert profile.entries[("u1", f"dispute-reinstated:{dispute.id}")].amount == 10
+    entries = dict(profile.entries)
+    again = await reconciliation.run(72)
+    assert (again.tally(Kind.DISPUTE), again.applied, profile.entries) == (
+        Tally(found=1, already_applied=1),
+        0,
+        entries,
+    )
+
+
+async def test_a_funds_reinstated_event_gives_back_what_the_dispute_took_whatever_its_status(fakes):
+    stripe_fake, profile, billing = fakes
+    clock = _Clock()
+    reconciliation = _reconciliation(stripe_fake, billing, clock)
+    _, charge_id = await _paid(stripe_fake, billing, "u1")  # 5 tokens
+    dispute = stripe_fake.dispute(charge_id, status="under_review", created=NOW)
+    await reconciliation.run(72)
+    assert profile.profiles["u1"].tokens == 0
+
+    clock.now = LATER
+    stripe_fake.event("charge.dispute.funds_reinstated", dispute, LATER - 60, names_charge=False)
+    report = await reconciliation.run(72)
+    assert report.tally(Kind.DISPUTE) == Tally(found=1, applied=1)
+    assert profile.profiles["u1"].tokens == 5  # as the funds_reinstated webhook would have done
+    assert (await reconciliation.run(72)).applied == 0
+
+
+async def test_a_refund_failed_after_its_creation_left_the_window_is_given_back_once_through_its_events(fakes):
+    stripe_fake, profile, billing = fakes
+    clock = _Clock()
+    reconciliation = _reconciliation(stripe_fake, billing, clock)
+    _, charge_id = await _paid(stripe_fake, billing, "u1", quantity=2)  # 10 tokens for 1000
+    refund = stripe_fake.refund(charge_id, 500, created=NOW - 60)
+    await reconciliation.run(72)
+    assert profile.profiles["u1"].tokens == 5
+
+    clock.now = LATER
+    stripe_fake.set_status(refund.id, "failed")
+    assert (await reconciliation.run(72)).tally(Kind.REFUND) == Tally()  # not created in the window
+    # Two events of one refund, neither naming its charge: the refund is read once; its charge's claw-back
+    # re-reads amounts and statuses.
+    stripe_fake.event("charge.refund.updated", refund, LATER - 60, names_charge=False)
+    stripe_fake.event("refund.failed", refund, LATER - 60, names_charge=False)
+    report = await reconciliation.run(72)
+    assert report.tally(Kind.REFUND) == Tally(found=1, applied=1)
+    assert (report.applied, profile.profiles["u1"].tokens) == (1, 10)
+    assert profile.entries[("u1", f"refund-reversal:{refund.id}")].amount == 5
+    again = await reconciliation.run(72)
+    assert (again.tally(Kind.REFUND), again.applied, profile.profiles["u1"].tokens) == (
+        Tally(found=1, already_applied=1),
+        0,
+        10,
+    )
+
+
+async def test_an_event_whose_object_cannot_be_read_fails_it_alone(fakes):
+    stripe_fake, profile, billing = fakes
+    clock = _Clock()
+    reconciliation = _reconciliation(stripe_fake, billing, clock)
+    _, charge_id = await _paid(stripe_fake, billing, "u1")
+    refund = stripe_fake.refund(charge_id, 500, created=NOW)
+    await reconciliation.run(72)
+    clock.now = LATER
+    stripe_fake.set_status(refund.id, "failed")
+    stripe_fake.event("refund.failed", refund, LATER - 60, names_charge=False)
+    stripe_fake.events.insert(0, EventRecord("evt_gone", "charge.dispute.closed", LATER - 30, "dp_gone"))
+    report = await reconciliation.run(72)
+    assert _outcomes(report, Kind.DISPUTE) == {"dp_gone": ItemOutcome.FAILED}
+    assert _outcomes(report, Kind.REFUND) == {refund.id: ItemOutcome.APPLIED}
+    assert (profile.profiles["u1"].tokens, report.exit_code) == (5, 1)
 
 
 # --- billing portal --------------------------------------------------------------------------------------
