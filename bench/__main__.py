@@ -27,7 +27,15 @@ from bench.report import plot, table, target_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Order matters a little: the cheap gRPC scenarios first, then the ones that need the whole stack.
-SCENARIOS = ("grpc_profile", "gateway_profile", "purchase", "history", "spend_contention", "firestore_hot_user")
+SCENARIOS = (
+    "grpc_profile",
+    "gateway_profile",
+    "purchase",
+    "history",
+    "spend_contention",
+    "firestore_hot_user",
+    "holds",
+)
 
 
 def log(message: str) -> None:
@@ -96,6 +104,10 @@ def headline(scenarios: list[dict]) -> tuple[dict, dict | None]:
         "firestore_hot_user_spends_per_s_no_queue": by_name.get("firestore_hot_user", {}).get(
             "firestore_hot_user_spends_per_s_no_queue"
         ),
+        # ReserveTokens + CaptureHold pairs/s over SpendTokens/s (SQLite, c16; a pair is two writes).
+        "reserve_capture_pairs_vs_spend_c16": by_name.get("holds", {})
+        .get("ratios", {})
+        .get("reserve_capture_pairs_vs_spend_c16"),
     }
     purchase = by_name.get("purchase", {}).get("purchase")
     p2b = {"p50": purchase["p50_ms"], "p99": purchase["p99_ms"]} if purchase else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -27,8 +28,16 @@ async def _serve(settings: ProfileSettings) -> int:
     serving, _ = create_server(settings, store)
     try:
         # EXPIRY_SWEEP_INTERVAL_S > 0: writes expiries and releases expired holds in the background.
-        async with background_sweeper(store, settings.expiry_sweep_interval_s):
-            await serve_until_signalled(serving, settings.shutdown_grace_s, on_stop=store.close)
+        async with background_sweeper(store, settings.expiry_sweep_interval_s) as sweeper:
+
+            async def stop() -> None:
+                if sweeper is not None:  # before the store closes under it
+                    sweeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeper
+                await store.close()
+
+            await serve_until_signalled(serving, settings.shutdown_grace_s, on_stop=stop)
     finally:
         shutdown_tracing()
     return 0

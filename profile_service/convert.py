@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf import timestamp_pb2
 
-from profile_service.domain import validation
+from profile_service.domain import grants, validation
 from profile_service.domain.errors import InvalidArgument
-from profile_service.domain.model import EntryType, LedgerEntry, Profile
+from profile_service.domain.holds import Overage
+from profile_service.domain.ledger import GrantTerms
+from profile_service.domain.model import EntryType, GrantCategory, LedgerEntry, Profile
 from service_kit import timestamps
+from tokens import contract_rules as limits
 from tokens.profile.v1 import profile_service_pb2 as pb
 
 ENTRY_TYPE_TO_PB = {
@@ -22,6 +25,10 @@ ENTRY_TYPE_TO_PB = {
     EntryType.ADJUSTMENT: pb.TOKEN_ENTRY_TYPE_ADJUSTMENT,
     EntryType.SPEND: pb.TOKEN_ENTRY_TYPE_SPEND,
     EntryType.REFUND: pb.TOKEN_ENTRY_TYPE_REFUND,
+    EntryType.EXPIRY: pb.TOKEN_ENTRY_TYPE_EXPIRY,
+    EntryType.ALLOWANCE: pb.TOKEN_ENTRY_TYPE_ALLOWANCE,
+    EntryType.HOLD: pb.TOKEN_ENTRY_TYPE_HOLD,
+    EntryType.HOLD_RELEASE: pb.TOKEN_ENTRY_TYPE_HOLD_RELEASE,
 }
 PB_TO_ENTRY_TYPE = {v: k for k, v in ENTRY_TYPE_TO_PB.items()}
 
@@ -38,7 +45,72 @@ def to_datetime(ts: timestamp_pb2.Timestamp, field: str) -> datetime:
         raise InvalidArgument(field, "is not a valid timestamp") from exc
 
 
-def profile_to_pb(p: Profile) -> pb.UserProfile:
+CATEGORY_FROM_PB = {
+    pb.GRANT_CATEGORY_PAID: GrantCategory.PAID,
+    pb.GRANT_CATEGORY_PROMOTIONAL: GrantCategory.PROMOTIONAL,
+    pb.GRANT_CATEGORY_ALLOWANCE: GrantCategory.ALLOWANCE,
+}
+# effective_at may be this far ahead of the service's clock (clock skew); later is refused.
+EFFECTIVE_AT_SKEW = timedelta(minutes=5)
+
+
+def grant_terms(request: pb.GrantTokensRequest, now: datetime) -> GrantTerms | None:
+    """GrantTokens' expiry, priority, category, effective time and rollover; None when none is set."""
+    expires_at = to_datetime(request.expires_at, "expires_at") if request.HasField("expires_at") else None
+    effective_at = to_datetime(request.effective_at, "effective_at") if request.HasField("effective_at") else None
+    priority = request.priority if request.HasField("priority") else None
+    if priority is not None and not 0 <= priority <= 100:
+        raise InvalidArgument("priority", "must be between 0 and 100")
+    category = None
+    if request.category != pb.GRANT_CATEGORY_UNSPECIFIED:
+        category = CATEGORY_FROM_PB.get(request.category)
+        if category is None:
+            raise InvalidArgument("category", "is not a GrantCategory")
+    if effective_at is not None and effective_at > now + EFFECTIVE_AT_SKEW:
+        raise InvalidArgument("effective_at", "must not be in the future")
+    if expires_at is not None and effective_at is not None and expires_at <= effective_at:
+        raise InvalidArgument("expires_at", "must be after effective_at")
+    rollover_max = request.rollover_max
+    if not 0 <= rollover_max <= limits.MAX_TOKEN_AMOUNT:
+        raise InvalidArgument("rollover_max", f"must be between 0 and {limits.MAX_TOKEN_AMOUNT}")
+    if rollover_max and (expires_at is None or effective_at is None):
+        raise InvalidArgument("rollover_max", "needs expires_at and effective_at (the period that rolls over)")
+    if (expires_at, effective_at, priority, category, rollover_max) == (None, None, None, None, 0):
+        return None
+    return GrantTerms(expires_at, priority, category, effective_at, rollover_max)
+
+
+def hold_ttl(request: pb.ReserveTokensRequest) -> timedelta:
+    if not request.HasField("ttl"):
+        raise InvalidArgument("ttl", "is required")
+    ttl = timedelta(seconds=request.ttl.seconds, microseconds=request.ttl.nanos // 1000)
+    if ttl <= timedelta(0) or ttl > grants.MAX_HOLD_TTL:
+        raise InvalidArgument("ttl", "must be more than 0 and at most 24h")
+    return ttl
+
+
+def hold_id(value: str) -> str:
+    if not value:
+        raise InvalidArgument("hold_id", "is required")
+    if len(value) > 64 or not all(ch in "0123456789abcdef" for ch in value):
+        raise InvalidArgument("hold_id", "is not a hold_id returned by ReserveTokens")
+    return value
+
+
+def overage(value: int) -> Overage:
+    if value in (pb.OVERAGE_UNSPECIFIED, pb.OVERAGE_REJECT):
+        return Overage.REJECT
+    if value == pb.OVERAGE_CAP:
+        return Overage.CAP
+    raise InvalidArgument("overage", "must be OVERAGE_REJECT or OVERAGE_CAP")
+
+
+def profile_to_pb(stored: Profile, now: datetime | None = None) -> pb.UserProfile:
+    """The profile as it stands at `now` (default: the wall clock): expired grants and holds are gone from
+    tokens and held_tokens even before their entries are written (domain/grants.py)."""
+    p = grants.view(stored, now or datetime.now(UTC))
+    expiry = grants.next_expiry(p)
+    held = grants.held(p)
     return pb.UserProfile(
         uid=p.uid,
         email=p.email,
@@ -55,6 +127,10 @@ def profile_to_pb(p: Profile) -> pb.UserProfile:
         current_period_end=timestamp(p.current_period_end),
         display_name=p.display_name,
         debt=p.debt,
+        available_tokens=p.tokens - held,
+        held_tokens=held,
+        next_expiry_amount=expiry.amount,
+        next_expiry_time=timestamp(expiry.at),
     )
 
 
@@ -71,6 +147,10 @@ def entry_to_pb(e: LedgerEntry) -> pb.TokenTransaction:
         shortfall=e.shortfall,
         debt_settled=e.debt_settled,
         debt_added=e.debt_added,
+        allocations=[pb.GrantAllocation(grant_id=a.grant_id, amount=a.amount) for a in e.allocations],
+        expires_at=timestamp(e.expires_at),
+        hold_id=e.hold_id,
+        hold_amount=e.hold_amount,
     )
 
 

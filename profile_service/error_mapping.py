@@ -20,6 +20,18 @@ def to_rpc_error(exc: Exception) -> RpcErrorSpec | None:
             return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, "INSUFFICIENT_TOKENS", exc.field)
         case errors.IdempotencyKeyReused():
             return RpcErrorSpec(grpc.StatusCode.ALREADY_EXISTS, exc.message, "IDEMPOTENCY_KEY_REUSED", exc.field)
+        case errors.HoldNotFound():
+            return RpcErrorSpec(grpc.StatusCode.NOT_FOUND, exc.message, "HOLD_NOT_FOUND", exc.field)
+        case errors.HoldAlreadySettled():
+            return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, "HOLD_ALREADY_SETTLED", exc.field)
+        case errors.HoldExpired():
+            return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, "HOLD_EXPIRED", exc.field)
+        case errors.HoldAmountExceeded():
+            return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, "HOLD_AMOUNT_EXCEEDED", exc.field)
+        case errors.TooManyHolds():
+            return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, "TOO_MANY_HOLDS", exc.field)
+        case errors.TooManyGrants():
+            return RpcErrorSpec(grpc.StatusCode.FAILED_PRECONDITION, exc.message, "TOO_MANY_GRANTS", exc.field)
         case errors.OutcomeUnknown():
             return RpcErrorSpec(grpc.StatusCode.UNAVAILABLE, exc.message, "OUTCOME_UNKNOWN")
         case errors.StoreUnavailable():

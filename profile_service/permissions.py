@@ -16,4 +16,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     _SERVICE + "LinkStripeCustomer": frozenset({"billing"}),
     _SERVICE + "SetEntitlements": frozenset({"billing"}),
     _SERVICE + "SpendTokens": frozenset({"backend"}),
+    # Billing reads what a purchase granted and what a refund or dispute took, to undo exactly that.
+    _SERVICE + "GetLedgerEntry": frozenset({"billing"}),
+    # The browser's live balance (GET /v1/profile/events) goes through the gateway.
+    _SERVICE + "WatchProfile": frozenset({"gateway"}),
+    # Holds for long or streaming jobs: reserve up front, then capture what was used or release.
+    _SERVICE + "ReserveTokens": frozenset({"backend"}),
+    _SERVICE + "CaptureHold": frozenset({"backend"}),
+    _SERVICE + "ReleaseHold": frozenset({"backend"}),
+    # Operators (python -m profile_service.admin): promotional grants and adjustments only.
+    _SERVICE + "AdminGrantTokens": frozenset({"admin"}),
 }

@@ -36,6 +36,13 @@ class ProfileSettings(CommonSettings):
     # WatchProfile re-reads a watched profile at least this often: it sees changes made by other processes
     # sharing a SQLite file (Firestore listeners tell at once; there the poll is only a safety net).
     profile_watch_poll_s: float = Field(5.0, ge=0.05, le=3600)
+    # How often the service writes the expiries of grants and releases of holds that are due (0 = never;
+    # balances are right without it: every read and write counts only what has not expired).
+    expiry_sweep_interval_s: float = Field(60.0, ge=0, le=86_400)
+    # A promotional grant for every new profile (key signup-bonus), 0 = off; it expires after the TTL in
+    # days (0 = never).
+    signup_bonus_tokens: int = Field(0, ge=0, le=1_000_000)
+    signup_bonus_ttl_days: int = Field(0, ge=0, le=3650)
 
     def required_production_secrets(self) -> list[str]:
         return ["auth_token_gateway", "auth_token_billing"]

@@ -38,11 +38,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from opentelemetry.context import Context
+
 from profile_service.domain.batch import WriteOp
 from profile_service.domain.errors import OutcomeUnknown, StoreUnavailable, WriteDeadlineExceeded
 from profile_service.metrics import ProfileMetrics
 from profile_service.store.base import ProfileStore
-from service_kit.tracing import span
+from service_kit.tracing import current_context, span
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class _Pending:
     deadline: float | None
     future: asyncio.Future[Any]
     taken: bool = False
+    # The submitter's trace context: the batch's span belongs to the request of its first change.
+    trace_context: Context | None = field(default_factory=current_context)
 
 
 @dataclass(eq=False)
@@ -213,7 +217,12 @@ class WriteQueue:
         deadline = None if any(d is None for d in deadlines) else max(d for d in deadlines if d is not None)
         started = time.perf_counter()
         try:
-            with span("profile.store.transaction", {"profile.batch_size": len(batch)}):
+            with span(
+                "profile.store.transaction",
+                {"profile.batch_size": len(batch)},
+                parent=batch[0].trace_context,
+                linked=[item.trace_context for item in batch[1:]],
+            ):
                 result = await self._store.run_batch(uid, [item.op for item in batch], deadline=deadline)
         except Exception as exc:  # StoreUnavailable / OutcomeUnknown / a bug: every caller of the batch
             self._observe(len(batch), started, exc)

@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The service callers; each has its own token (AUTH_TOKEN_<CALLER>) and, with mTLS, its own certificate.
-CALLERS = ("gateway", "billing", "backend")
+CALLERS = ("gateway", "billing", "backend", "admin")
 _TLS_FILES = (
     "tls_cert_file",
     "tls_key_file",
@@ -47,10 +47,13 @@ class CommonSettings(BaseSettings):
     auth_token_gateway: SecretStr = SecretStr("")
     auth_token_billing: SecretStr = SecretStr("")
     auth_token_backend: SecretStr = SecretStr("")
+    # Operators' tool (python -m profile_service.admin): promotional grants and adjustments only.
+    auth_token_admin: SecretStr = SecretStr("")
     # A second accepted token per caller while rotating (servers accept both; a client sends its current one).
     auth_token_gateway_next: SecretStr = SecretStr("")
     auth_token_billing_next: SecretStr = SecretStr("")
     auth_token_backend_next: SecretStr = SecretStr("")
+    auth_token_admin_next: SecretStr = SecretStr("")
 
     # Optional TLS. Server: cert + key; adding a client CA requires client certificates (mTLS).
     tls_cert_file: str = ""

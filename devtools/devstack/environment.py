@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from service_kit.dev_credentials import dev_tokens, write_dev_tls
+from service_kit.dev_credentials import CALLERS, dev_tokens, write_dev_tls
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT / ".dev"
@@ -18,7 +18,8 @@ def _credentials() -> dict[str, str]:
     """Per-caller tokens and mTLS files, made once and kept, so restarts keep working."""
     creds_file = DEV / "credentials.env"
     tls_dir = DEV / "tls"
-    if not creds_file.exists() or not (tls_dir / "ca.pem").exists():
+    # Made again when a caller was added since (every caller needs its token and certificate).
+    if not creds_file.exists() or any(not (tls_dir / f"{caller}.pem").exists() for caller in CALLERS):
         DEV.mkdir(exist_ok=True)
         write_dev_tls(tls_dir)
         tokens = dev_tokens()
@@ -69,6 +70,7 @@ def build_environment() -> dict[str, str]:
         "STRIPE_STANDIN_HOST": "127.0.0.1",
         "STRIPE_STANDIN_PORT": standin_port,
         "STRIPE_STANDIN_WEBHOOK_URL": f"{gateway_origin}/v1/stripe/webhook",
+        "STRIPE_STANDIN_STATE_FILE": str(ROOT / "data" / "stripe_standin.json"),
         "STRIPE_API_BASE": f"http://127.0.0.1:{standin_port}",
         "STRIPE_SECRET_KEY": LOCAL_STRIPE_KEY,
         "STRIPE_WEBHOOK_SECRET": "whsec_local_standin_secret",

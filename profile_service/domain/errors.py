@@ -32,8 +32,9 @@ class EntryNotFound(DomainError):
 
 
 class InsufficientTokens(DomainError):
-    def __init__(self, balance: int, amount: int) -> None:
-        super().__init__(f"balance {balance} is less than the {amount} tokens requested", "amount")
+    def __init__(self, balance: int, amount: int, held: int = 0) -> None:
+        what = f"available balance {balance} ({held} more are held)" if held else f"balance {balance}"
+        super().__init__(f"{what} is less than the {amount} tokens requested", "amount")
         self.balance = balance
         self.amount = amount
 
@@ -60,3 +61,42 @@ class WriteDeadlineExceeded(DomainError):
 
     def __init__(self) -> None:
         super().__init__("deadline exceeded while waiting for earlier changes of this user; nothing was changed")
+
+
+class TooManyGrants(DomainError):
+    """The user already has the most active grants the profile keeps inline, and none the new one can join."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(
+            f"the profile already has {cap} active grants and none with the same priority, expiry and category "
+            "to add this one to; nothing was granted",
+            "expires_at",
+        )
+
+
+class TooManyHolds(DomainError):
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"the profile already has {cap} active holds; capture or release some first", "amount")
+
+
+class HoldNotFound(DomainError):
+    def __init__(self, hold_id: str) -> None:
+        super().__init__(f"no active hold {hold_id[:64]!r} for this uid", "hold_id")
+
+
+class HoldAlreadySettled(DomainError):
+    def __init__(self, hold_id: str, how: str) -> None:
+        super().__init__(f"hold {hold_id[:64]!r} was already settled ({how}) with other parameters", "hold_id")
+
+
+class HoldExpired(DomainError):
+    def __init__(self, hold_id: str) -> None:
+        super().__init__(f"hold {hold_id[:64]!r} expired and was released; it can no longer be captured", "hold_id")
+
+
+class HoldAmountExceeded(DomainError):
+    def __init__(self, held: int, amount: int) -> None:
+        super().__init__(
+            f"amount {amount} is more than the {held} tokens held (overage OVERAGE_REJECT); nothing was captured",
+            "amount",
+        )

@@ -11,7 +11,15 @@ Under `forgive` that is all (the shortfall is only recorded). Under `carry` the 
 `debt_added` and goes onto the profile's `debt`. A grant first settles the debt: its entry's `amount` is what
 reached the balance and its `debt_settled` is what paid debt, so the grant granted amount + debt_settled.
 Entry amounts therefore still sum to the balance; the debt is the sum of its own two columns. What a
-revocation claimed is -amount + shortfall; what it actually cost the user is -amount + debt_added."""
+revocation claimed is -amount + shortfall; what it actually cost the user is -amount + debt_added.
+
+Grants and holds (domain/grants.py, domain/holds.py): every change first writes what time did (expired grants'
+EXPIRY entries, rollovers, releases of expired holds), then its own entry. A grant's remaining part (after
+debt) becomes an active grant; spends and revocations take from the active grants in the spending order and
+record where from (entry.allocations); a spend takes only available tokens (tokens - held). Further
+invariants: sum(grant.remaining) == tokens (a balance from before grants counts as one legacy grant), and
+0 <= held <= tokens. The stored balance always equals the sum of the stored entries: an expiry not yet
+written is in neither (reads show the profile as of now)."""
 
 from __future__ import annotations
 
@@ -23,8 +31,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from profile_service.domain import grants
 from profile_service.domain.errors import IdempotencyKeyReused, InsufficientTokens, ProfileNotFound
-from profile_service.domain.model import EntryType, LedgerEntry, Profile
+from profile_service.domain.keys import entry_id_for as entry_id_for  # re-exported: callers import it from here
+from profile_service.domain.model import (
+    DEFAULT_CATEGORY,
+    DEFAULT_PRIORITY,
+    Allocation,
+    EntryType,
+    Grant,
+    GrantCategory,
+    LedgerEntry,
+    Profile,
+)
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -46,6 +65,28 @@ class ChangeKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class GrantTerms:
+    """GrantTokens' grant fields. Defaults: effective now, never expires, priority 50, category from the type."""
+
+    expires_at: datetime | None = None
+    priority: int | None = None
+    category: GrantCategory | None = None
+    effective_at: datetime | None = None
+    rollover_max: int = 0
+
+    def fingerprint_parts(self) -> list[object]:
+        """Only what was set, so a grant without terms keeps the fingerprint it had before terms existed."""
+        parts: dict[str, object] = {
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "priority": self.priority,
+            "category": self.category.value if self.category else None,
+            "effective_at": self.effective_at.isoformat() if self.effective_at else None,
+            "rollover_max": self.rollover_max or None,
+        }
+        return [[k, v] for k, v in sorted(parts.items()) if v is not None]
+
+
+@dataclass(frozen=True)
 class LedgerChange:
     """A requested balance change. `kind` decides the arithmetic; the rest is recorded."""
 
@@ -59,6 +100,10 @@ class LedgerChange:
     # A setting of the service, not part of the request: not in the fingerprint (a replay after the setting
     # changed still answers the first result).
     shortfall_policy: ShortfallPolicy = ShortfallPolicy.CARRY
+    # Grants only: expiry, priority, category, effective time, rollover.
+    terms: GrantTerms | None = None
+    # Revocations only: the idempotency key of the grant to take from first (the purchase's grant).
+    from_grant_key: str = ""
 
     def __post_init__(self) -> None:
         # Accepts the plain strings too ("grant"), so a bad kind fails here rather than inside a transaction.
@@ -72,10 +117,14 @@ class LedgerChange:
     @property
     def fingerprint(self) -> str:
         """What a replay must match: the same key with other parameters is a different request."""
-        body = json.dumps(
-            [self.kind.value, self.amount, self.type.value, sorted(self.source.items()), self.reason],
-            separators=(",", ":"),
-        )
+        parts: list[object] = [self.kind.value, self.amount, self.type.value, sorted(self.source.items()), self.reason]
+        # Appended only when present: requests without them keep the fingerprints stored before they existed.
+        extra = self.terms.fingerprint_parts() if self.terms else []
+        if self.from_grant_key:
+            extra.append(["from_grant", self.from_grant_key])
+        if extra:
+            parts.append(extra)
+        body = json.dumps(parts, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -99,20 +148,21 @@ class Writes(Generic[T_co]):
     entry: LedgerEntry | None
     result: T_co
     opening: LedgerEntry | None = None
+    # Entries time wrote before `entry` (expiries, rollovers, released holds) and after it (a grant that was
+    # already expired when granted).
+    before: tuple[LedgerEntry, ...] = ()
+    after: tuple[LedgerEntry, ...] = ()
 
     @property
     def entries(self) -> tuple[LedgerEntry, ...]:
-        return tuple(e for e in (self.opening, self.entry) if e is not None)
+        head = (self.opening,) if self.opening is not None else ()
+        entry = (self.entry,) if self.entry is not None else ()
+        return (*head, *self.before, *entry, *self.after)
 
 
 # decide(profile, entry_or_None, now) -> Writes. Pure and free of side effects: stores call it again when a
 # transaction is retried. `now` is the clock reading the store takes inside the transaction.
 Decide = Callable[[Profile | None, LedgerEntry | None, datetime], Writes[T]]
-
-
-def entry_id_for(uid: str, key: str) -> str:
-    # Derived from the key, so the store's uniqueness on the id is the exactly-once guarantee.
-    return hashlib.sha256(f"{uid}\x00{key}".encode()).hexdigest()[:32]
 
 
 OPENING_BALANCE_KEY = "migration:opening-balance"
@@ -164,22 +214,51 @@ def apply_change(
         # Adopt the legacy balance first, in the same transaction, so balance == sum of entries afterwards.
         opening = opening_balance_entry(profile, now)
         profile = profile.with_(ledger_seq=opening.seq)
+    # What time did since the last write (expiries, rollovers, expired holds) is written first.
+    profile, before = grants.settle_due(profile, now)
 
     shortfall = debt_settled = debt_added = 0
+    allocations: tuple[Allocation, ...] = ()
+    expires_at = None
+    grant: Grant | None = None
     if change.kind is ChangeKind.GRANT:
         # Debt first: only what is left reaches the balance.
         debt_settled = min(profile.debt, change.amount)
         delta = change.amount - debt_settled
+        terms = change.terms or GrantTerms()
+        expires_at = terms.expires_at
+        if delta > 0:
+            grant = Grant(
+                grant_id=change.entry_id,
+                amount=delta,
+                remaining=delta,
+                effective_at=min(terms.effective_at or now, now),
+                expires_at=terms.expires_at,
+                priority=DEFAULT_PRIORITY if terms.priority is None else terms.priority,
+                category=terms.category or DEFAULT_CATEGORY[change.type],
+                seq=profile.ledger_seq + 1,
+                rollover_max=terms.rollover_max,
+            )
+            profile, into = grants.add_grant(profile, grant)
+            if into != grant.grant_id:  # at the cap: joined an active grant with the same terms
+                allocations = (Allocation(into, delta),)
     elif change.kind is ChangeKind.SPEND:
-        if profile.tokens < change.amount:
-            raise InsufficientTokens(profile.tokens, change.amount)
+        # Only what no hold reserves can be spent.
+        if grants.available(profile) < change.amount:
+            raise InsufficientTokens(grants.available(profile), change.amount, grants.held(profile))
         delta = -change.amount
+        kept, allocations = grants.take(profile.grants, change.amount)
+        profile = profile.with_(grants=kept)
     else:  # ChangeKind.REVOKE
         taken = min(change.amount, profile.tokens)
         shortfall = change.amount - taken
         delta = -taken
         if change.shortfall_policy is ShortfallPolicy.CARRY:
             debt_added = shortfall
+        # The grant the purchase created first, then the spending order.
+        first = entry_id_for(change.uid, change.from_grant_key) if change.from_grant_key else ""
+        kept, allocations = grants.take(profile.grants, taken, first)
+        profile = profile.with_(grants=kept)
 
     balance = profile.tokens + delta
     assert balance >= 0, "the ledger never goes negative"
@@ -206,8 +285,10 @@ def apply_change(
         shortfall=shortfall,
         debt_settled=debt_settled,
         debt_added=debt_added,
+        allocations=allocations,
+        expires_at=expires_at,
     )
-    updated = profile.with_(tokens=balance, ledger_seq=seq, debt=debt)
+    updated = grants.cut_holds(profile.with_(tokens=balance, ledger_seq=seq, debt=debt))
     if change.kind is ChangeKind.GRANT and change.type is EntryType.PURCHASE:
         # As the original fulfilment did: remember the one-time purchase on the profile.
         updated = updated.with_(
@@ -216,7 +297,17 @@ def apply_change(
             product_id=change.source.get("product_id", updated.product_id),
             price_id=change.source.get("price_id", updated.price_id),
         )
-    return Writes(updated, entry, LedgerResult(entry, balance, already_applied=False), opening=opening)
+    after: tuple[LedgerEntry, ...] = ()
+    if grant is not None and grant.expires_at is not None and grant.expires_at <= now:
+        updated, after = grants.settle_due(updated, now)  # granted already expired: it expires at once
+    return Writes(
+        updated,
+        entry,
+        LedgerResult(entry, balance, already_applied=False),
+        opening=opening,
+        before=before,
+        after=after,
+    )
 
 
 def open_legacy_balance(

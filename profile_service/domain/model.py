@@ -16,9 +16,72 @@ class EntryType(enum.StrEnum):
     ADJUSTMENT = "adjustment"
     SPEND = "spend"
     REFUND = "refund"
+    # What was left of a grant when it expired (negative), once per grant, key expiry:{grant_id}.
+    EXPIRY = "expiry"
+    # A subscription period's allowance, and what rolls over from an expired one (key rollover:{grant_id}).
+    ALLOWANCE = "allowance"
+    # A hold was placed (amount 0, under the reserve key) / released by ReleaseHold or at its expiry (amount 0,
+    # under hold-settle:{hold_id}). A capture is a SPEND under hold-settle:{hold_id}.
+    HOLD = "hold"
+    HOLD_RELEASE = "hold_release"
 
 
-GRANT_TYPES = frozenset({EntryType.PURCHASE, EntryType.PROMOTIONAL, EntryType.REFUND_REVERSAL, EntryType.ADJUSTMENT})
+GRANT_TYPES = frozenset(
+    {EntryType.PURCHASE, EntryType.PROMOTIONAL, EntryType.REFUND_REVERSAL, EntryType.ADJUSTMENT, EntryType.ALLOWANCE}
+)
+
+
+class GrantCategory(enum.StrEnum):
+    """What kind of credit a grant is; part of the spending order (promotional, then allowance, then paid)."""
+
+    PAID = "paid"
+    PROMOTIONAL = "promotional"
+    ALLOWANCE = "allowance"
+
+
+# The category a grant gets when the caller names none.
+DEFAULT_CATEGORY = {
+    EntryType.PURCHASE: GrantCategory.PAID,
+    EntryType.REFUND_REVERSAL: GrantCategory.PAID,
+    EntryType.PROMOTIONAL: GrantCategory.PROMOTIONAL,
+    EntryType.ADJUSTMENT: GrantCategory.PROMOTIONAL,
+    EntryType.ALLOWANCE: GrantCategory.ALLOWANCE,
+}
+DEFAULT_PRIORITY = 50
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One active credit block, kept inline on the profile (see domain/grants.py). grant_id is the entry id of
+    the ledger entry that created it, whose source says where it came from."""
+
+    grant_id: str
+    amount: int  # what reached the balance when it was granted
+    remaining: int
+    effective_at: datetime
+    expires_at: datetime | None
+    priority: int
+    category: GrantCategory
+    seq: int  # the seq of the entry that created it (0: the uncovered legacy balance)
+    rollover_max: int = 0
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Tokens reserved by ReserveTokens until captured, released or expired. hold_id is the reserve entry's id."""
+
+    hold_id: str
+    amount: int
+    expires_at: datetime
+    seq: int  # the reserve entry's seq: holds are kept (and cut, newest first) in this order
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """How much of one grant a ledger entry took (spends, revocations, captures, expiries)."""
+
+    grant_id: str
+    amount: int
 
 
 @dataclass(frozen=True)
@@ -43,6 +106,10 @@ class Profile:
     ledger_seq: int = 0
     # Tokens owed (SHORTFALL_POLICY=carry): sum of the entries' debt_added minus their debt_settled.
     debt: int = 0
+    # Active grants (remaining > 0) and active holds, inline: every transaction reads them with the user
+    # document. sum(remaining) == tokens, except a balance from before grants existed (see domain/grants.py).
+    grants: tuple[Grant, ...] = ()
+    holds: tuple[Hold, ...] = ()
 
     def with_(self, **changes: Any) -> Profile:
         return replace(self, **changes)
@@ -67,3 +134,10 @@ class LedgerEntry:
     debt_settled: int = 0
     # RevokeTokens only: the part of the shortfall carried as debt (the rest was forgiven).
     debt_added: int = 0
+    # Which grants the entry took from and how much from each (spends, captures, revocations, expiries).
+    allocations: tuple[Allocation, ...] = ()
+    # Grants: when the grant expires; holds: when the hold expires.
+    expires_at: datetime | None = None
+    # Hold entries (reserve, capture, release): the hold, and its amount (held / held at capture / released).
+    hold_id: str = ""
+    hold_amount: int = 0

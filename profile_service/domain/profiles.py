@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from profile_service.domain import ledger
 from profile_service.domain.errors import InvalidArgument, ProfileNotFound, ReadOnlyField
+from profile_service.domain.keys import SIGNUP_BONUS_KEY
 from profile_service.domain.ledger import Writes
-from profile_service.domain.model import Profile
+from profile_service.domain.model import EntryType, LedgerEntry, Profile
 from tokens import contract_rules as limits
 
 # Fields UpdateProfile may change (the proto's `editable` option); every other field is owned by billing or
@@ -16,11 +18,44 @@ USER_EDITABLE = limits.PROFILE_EDITABLE_BY_SERVICE
 READ_ONLY = limits.PROFILE_FIELDS - USER_EDITABLE
 
 
-def create_profile(existing: Profile | None, uid: str, email: str, now: datetime) -> Writes[tuple[Profile, bool]]:
+@dataclass(frozen=True)
+class SignupBonus:
+    """SIGNUP_BONUS_TOKENS / SIGNUP_BONUS_TTL_DAYS: a promotional grant made once, when the profile is created."""
+
+    tokens: int
+    ttl: timedelta | None  # None = never expires
+
+    def change(self, uid: str, now: datetime) -> ledger.LedgerChange:
+        return ledger.LedgerChange(
+            kind=ledger.ChangeKind.GRANT,
+            uid=uid,
+            amount=self.tokens,
+            type=EntryType.PROMOTIONAL,
+            idempotency_key=SIGNUP_BONUS_KEY,
+            source={"granted_by": "signup bonus"},
+            reason="signup bonus",
+            terms=ledger.GrantTerms(expires_at=now + self.ttl if self.ttl else None),
+        )
+
+
+def create_profile(
+    existing: Profile | None,
+    uid: str,
+    email: str,
+    now: datetime,
+    bonus: SignupBonus | None = None,
+    prior_bonus: LedgerEntry | None = None,
+) -> Writes[tuple[Profile, bool]]:
+    """A new profile; with a signup bonus, its grant in the same transaction (once per uid: not again when a
+    ledger under this uid already holds one)."""
     if existing is not None:
         return Writes(None, None, (existing, False))
     profile = Profile(uid=uid, email=email, created_at=now, last_login=now)
-    return Writes(profile, None, (profile, True))
+    if bonus is None or prior_bonus is not None:
+        return Writes(profile, None, (profile, True))
+    granted = ledger.apply_change(profile, None, bonus.change(uid, now), now)
+    assert granted.profile is not None
+    return Writes(granted.profile, granted.entry, (granted.profile, True))
 
 
 def check_update_paths(paths: list[str]) -> list[str]:

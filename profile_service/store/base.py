@@ -6,6 +6,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from profile_service.domain.batch import BatchWrites, WriteOp
@@ -29,6 +30,10 @@ class AuditRow:
     # The profile's debt and sum(debt_added) - sum(debt_settled) over its entries (None = not checked).
     debt: int | None = None
     entries_debt: int | None = None
+    # The remaining tokens of the stored active grants and the stored held tokens (None = not checked):
+    # grants never hold more than the balance (less only for a balance from before grants), holds never more.
+    grants_remaining: int | None = None
+    held: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -40,6 +45,8 @@ class AuditRow:
             and (self.ledger_seq is None or self.ledger_seq == self.entries_count)
             and (self.debt is None or (self.debt >= 0 and self.debt == (self.entries_debt or 0)))
             and (not self.debt or self.tokens == 0)
+            and (self.grants_remaining is None or self.grants_remaining <= self.tokens)
+            and (self.held is None or 0 <= self.held <= self.tokens)
         )
 
 
@@ -50,7 +57,14 @@ class ChangeFeed(Protocol):
     def subscribe(self, uid: str, on_change: Callable[[], None]) -> Callable[[], None]: ...
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class ProfileStore(abc.ABC):
+    # The clock a transaction reads `now` from (expiries, holds, timestamps). Tests inject a controllable one.
+    clock: Callable[[], datetime] = staticmethod(utc_now)
+
     @abc.abstractmethod
     async def run_batch(self, uid: str, ops: Sequence[WriteOp[Any]], *, deadline: float | None = None) -> BatchWrites:
         """In ONE transaction: read users/{uid} and the ledger entries under the ops' entry ids (at most
@@ -80,6 +94,10 @@ class ProfileStore(abc.ABC):
     @abc.abstractmethod
     async def list_entries(self, uid: str, before_seq: int | None, limit: int) -> list[LedgerEntry]:
         """Newest first: entries with seq < before_seq (all when None), at most `limit`."""
+
+    async def due_uids(self, now: datetime, limit: int) -> list[str]:
+        """Users with a grant or hold that expires at or before `now` (the sweeper's work), soonest first."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def audit_rows(self) -> AsyncIterator[AuditRow]:

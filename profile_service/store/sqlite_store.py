@@ -21,10 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from profile_service.domain import grants
 from profile_service.domain.batch import BatchWrites, WriteOp, apply_batch, read_set
 from profile_service.domain.errors import OutcomeUnknown, StoreUnavailable
 from profile_service.domain.ledger import Decide
 from profile_service.domain.model import EntryType, LedgerEntry, Profile
+from profile_service.store import records
 from profile_service.store.base import AuditRow, ProfileStore
 
 R = TypeVar("R")
@@ -70,7 +72,10 @@ CREATE TABLE IF NOT EXISTS users (
   display_name TEXT NOT NULL DEFAULT '',
   entitlements_as_of TEXT,
   ledger_seq INTEGER NOT NULL DEFAULT 0,
-  debt INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0)
+  debt INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0),
+  grants TEXT NOT NULL DEFAULT '[]',
+  holds TEXT NOT NULL DEFAULT '[]',
+  next_due TEXT
 );
 CREATE TABLE IF NOT EXISTS token_history (
   uid TEXT NOT NULL REFERENCES users(uid),
@@ -87,6 +92,10 @@ CREATE TABLE IF NOT EXISTS token_history (
   shortfall INTEGER NOT NULL DEFAULT 0,
   debt_settled INTEGER NOT NULL DEFAULT 0,
   debt_added INTEGER NOT NULL DEFAULT 0,
+  allocations TEXT NOT NULL DEFAULT '[]',
+  expires_at TEXT,
+  hold_id TEXT NOT NULL DEFAULT '',
+  hold_amount INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (uid, seq),
   UNIQUE (uid, idempotency_key)
 );
@@ -96,7 +105,16 @@ ADDED_COLUMNS = (
     ("users", "debt", "INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0)"),
     ("token_history", "debt_settled", "INTEGER NOT NULL DEFAULT 0"),
     ("token_history", "debt_added", "INTEGER NOT NULL DEFAULT 0"),
+    ("users", "grants", "TEXT NOT NULL DEFAULT '[]'"),
+    ("users", "holds", "TEXT NOT NULL DEFAULT '[]'"),
+    ("users", "next_due", "TEXT"),
+    ("token_history", "allocations", "TEXT NOT NULL DEFAULT '[]'"),
+    ("token_history", "expires_at", "TEXT"),
+    ("token_history", "hold_id", "TEXT NOT NULL DEFAULT ''"),
+    ("token_history", "hold_amount", "INTEGER NOT NULL DEFAULT 0"),
 )
+# The sweeper's question (which users have a grant or hold to expire by now) is one index range.
+INDEXES = "CREATE INDEX IF NOT EXISTS users_next_due ON users(next_due) WHERE next_due IS NOT NULL"
 
 PROFILE_COLUMNS = (
     "uid",
@@ -116,6 +134,9 @@ PROFILE_COLUMNS = (
     "entitlements_as_of",
     "ledger_seq",
     "debt",
+    "grants",
+    "holds",
+    "next_due",  # derived: when the profile's next grant or hold expires (the sweeper's index)
 )
 ENTRY_COLUMNS = (
     "uid",
@@ -132,6 +153,10 @@ ENTRY_COLUMNS = (
     "shortfall",
     "debt_settled",
     "debt_added",
+    "allocations",
+    "expires_at",
+    "hold_id",
+    "hold_amount",
 )
 UPSERT_PROFILE = (
     f"INSERT INTO users ({', '.join(PROFILE_COLUMNS)}) VALUES ({', '.join('?' * len(PROFILE_COLUMNS))}) "
@@ -152,8 +177,15 @@ def _dt(value: str | None) -> datetime | None:
 def _profile_row(p: Profile) -> tuple[Any, ...]:
     values: list[Any] = []
     for name in PROFILE_COLUMNS:
+        if name == "next_due":
+            values.append(_ts(grants.next_due(p)))
+            continue
         value = getattr(p, name)
-        if name in _TIME_FIELDS:
+        if name == "grants":
+            value = records.dumps(records.grant_map(g) for g in p.grants)
+        elif name == "holds":
+            value = records.dumps(records.hold_map(h) for h in p.holds)
+        elif name in _TIME_FIELDS:
             value = _ts(value)
         elif name in _BOOL_FIELDS:
             value = int(value)
@@ -163,10 +195,13 @@ def _profile_row(p: Profile) -> tuple[Any, ...]:
 
 def _profile_from(row: sqlite3.Row) -> Profile:
     data = dict(row)
+    data.pop("next_due", None)
     for name in _TIME_FIELDS:
         data[name] = _dt(data[name])
     for name in _BOOL_FIELDS:
         data[name] = bool(data[name])
+    data["grants"] = records.grants_from(json.loads(data["grants"] or "[]"))
+    data["holds"] = records.holds_from(json.loads(data["holds"] or "[]"))
     return Profile(**data)
 
 
@@ -186,6 +221,10 @@ def _entry_row(e: LedgerEntry) -> tuple[Any, ...]:
         e.shortfall,
         e.debt_settled,
         e.debt_added,
+        records.dumps(records.allocation_map(a) for a in e.allocations),
+        _ts(e.expires_at),
+        e.hold_id,
+        e.hold_amount,
     )
 
 
@@ -194,11 +233,22 @@ def _entry_from(row: sqlite3.Row) -> LedgerEntry:
     data["type"] = EntryType(data["type"])
     data["timestamp"] = _dt(data["timestamp"])
     data["source"] = json.loads(data["source"])
+    data["allocations"] = records.allocations_from(json.loads(data["allocations"] or "[]"))
+    data["expires_at"] = _dt(data["expires_at"])
     return LedgerEntry(**data)
 
 
 class SqliteStore(ProfileStore):
-    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000, readers: int = 2) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        busy_timeout_ms: int = 5000,
+        readers: int = 2,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if clock is not None:
+            self.clock = clock
         self._path = str(path)
         self._busy_timeout_ms = busy_timeout_ms
         # One writer thread serialises transactions in this process; BEGIN IMMEDIATE + busy_timeout
@@ -260,6 +310,7 @@ class SqliteStore(ProfileStore):
                 present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
                 if column not in present:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            conn.execute(INDEXES)
 
         await self._run(self._writer, init)
 
@@ -283,7 +334,7 @@ class SqliteStore(ProfileStore):
                 ids,
             ).fetchall()
             stored = {r["entry_id"]: _entry_from(r) for r in rows}
-        batch = apply_batch(profile, stored, ops, datetime.now(UTC))
+        batch = apply_batch(profile, stored, ops, self.clock())
         if batch.profile is not None:  # first: a batch may create the user its entries refer to
             # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, which makes SQLite check
             # every token_history row of the user against the foreign key (writes grew with history).
@@ -401,6 +452,16 @@ class SqliteStore(ProfileStore):
 
         return await self._read(read)
 
+    async def due_uids(self, now: datetime, limit: int) -> list[str]:
+        def read(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT uid FROM users WHERE next_due IS NOT NULL AND next_due <= ? ORDER BY next_due LIMIT ?",
+                (_ts(now), limit),
+            ).fetchall()
+            return [r["uid"] for r in rows]
+
+        return await self._read(read)
+
     async def audit_rows(self) -> AsyncIterator[AuditRow]:
         def read() -> list[AuditRow]:
             # One read transaction, so the profile and its entries are seen at the same instant.
@@ -416,19 +477,21 @@ class SqliteStore(ProfileStore):
                            (SELECT COUNT(*) FROM token_history h WHERE h.uid = u.uid),
                            (SELECT balance_after FROM token_history h WHERE h.uid = u.uid ORDER BY seq DESC LIMIT 1),
                            1, u.ledger_seq, u.debt,
-                           COALESCE((SELECT SUM(debt_added - debt_settled) FROM token_history h WHERE h.uid = u.uid), 0)
+                           COALESCE((SELECT SUM(debt_added - debt_settled) FROM token_history h WHERE h.uid = u.uid), 0),
+                           (SELECT COALESCE(SUM(json_extract(value, '$.remaining')), 0) FROM json_each(u.grants)),
+                           (SELECT COALESCE(SUM(json_extract(value, '$.amount')), 0) FROM json_each(u.holds))
                     FROM users u
                     UNION ALL
                     SELECT h.uid, 0, SUM(h.amount), COUNT(*),
                            (SELECT balance_after FROM token_history x WHERE x.uid = h.uid ORDER BY seq DESC LIMIT 1),
-                           0, NULL, NULL, NULL
+                           0, NULL, NULL, NULL, NULL, NULL
                     FROM token_history h WHERE h.uid NOT IN (SELECT uid FROM users) GROUP BY h.uid
                     ORDER BY 1
                     """
                 ).fetchall()
             finally:
                 conn.execute("COMMIT")
-            return [AuditRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8]) for r in rows]
+            return [AuditRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8], r[9], r[10]) for r in rows]
 
         for row in await self._run(self._readers, read):
             yield row
