@@ -45,19 +45,16 @@ class ProfileClient:
             self._stub.LinkStripeCustomer, ppb.LinkStripeCustomerRequest(uid=uid, customer_id=customer_id)
         )
 
+    async def _grant(
+        self, entry_type: ppb.TokenEntryType.ValueType, uid: str, amount: int, key: str, source: dict[str, str]
+    ) -> ppb.GrantTokensResponse:
+        request = ppb.GrantTokensRequest(uid=uid, amount=amount, type=entry_type, idempotency_key=key, source=source)
+        return await self._client.call(self._stub.GrantTokens, request)
+
     async def grant_purchase(
         self, uid: str, amount: int, idempotency_key: str, source: dict[str, str]
     ) -> ppb.GrantTokensResponse:
-        return await self._client.call(
-            self._stub.GrantTokens,
-            ppb.GrantTokensRequest(
-                uid=uid,
-                amount=amount,
-                type=ppb.TOKEN_ENTRY_TYPE_PURCHASE,
-                idempotency_key=idempotency_key,
-                source=source,
-            ),
-        )
+        return await self._grant(ppb.TOKEN_ENTRY_TYPE_PURCHASE, uid, amount, idempotency_key, source)
 
     async def grant_allowance(
         self,
@@ -129,16 +126,7 @@ class ProfileClient:
         self, uid: str, amount: int, idempotency_key: str, source: dict[str, str]
     ) -> ppb.GrantTokensResponse:
         """Gives back what a revocation took (a refund that failed, a dispute won)."""
-        return await self._client.call(
-            self._stub.GrantTokens,
-            ppb.GrantTokensRequest(
-                uid=uid,
-                amount=amount,
-                type=ppb.TOKEN_ENTRY_TYPE_REFUND_REVERSAL,
-                idempotency_key=idempotency_key,
-                source=source,
-            ),
-        )
+        return await self._grant(ppb.TOKEN_ENTRY_TYPE_REFUND_REVERSAL, uid, amount, idempotency_key, source)
 
     async def replace_stripe_customer(
         self, uid: str, customer_id: str, replaces_customer_id: str

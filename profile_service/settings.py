@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 
 from profile_service.domain.ledger import ShortfallPolicy
 from service_kit.settings import CommonSettings
+from tokens import contract_rules as limits
 
 
 class ProfileSettings(CommonSettings):
@@ -41,7 +42,7 @@ class ProfileSettings(CommonSettings):
     expiry_sweep_interval_s: float = Field(60.0, ge=0, le=86_400)
     # A promotional grant for every new profile (key signup-bonus), 0 = off; it expires after the TTL in
     # days (0 = never).
-    signup_bonus_tokens: int = Field(0, ge=0, le=1_000_000)
+    signup_bonus_tokens: int = Field(0, ge=0, le=limits.MAX_TOKEN_AMOUNT)
     signup_bonus_ttl_days: int = Field(0, ge=0, le=3650)
 
     def required_production_secrets(self) -> list[str]:
