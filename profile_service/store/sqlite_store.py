@@ -182,7 +182,7 @@ def _profile_row(p: Profile) -> tuple[Any, ...]:
             continue
         value = getattr(p, name)
         if name == "grants":
-            value = records.dumps(records.grant_map(g) for g in p.grants)
+            value = records.grants_json(p.grants)
         elif name == "holds":
             value = records.dumps(records.hold_map(h) for h in p.holds)
         elif name in _TIME_FIELDS:
@@ -200,7 +200,7 @@ def _profile_from(row: sqlite3.Row) -> Profile:
         data[name] = _dt(data[name])
     for name in _BOOL_FIELDS:
         data[name] = bool(data[name])
-    data["grants"] = records.grants_from(json.loads(data["grants"] or "[]"))
+    data["grants"] = records.grants_from_json(data["grants"])
     data["holds"] = records.holds_from(json.loads(data["holds"] or "[]"))
     return Profile(**data)
 
