@@ -287,7 +287,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data(), amount=st.integers(min_value=0, max_value=60), cap=st.booleans())
     def capture(self, data, amount: int, cap: bool) -> None:
         self.tick()
-        hold = self.holds[data.draw(st.sampled_from(sorted(self.holds)))]
+        # In reserve order: hold ids are hashes of a random uid, so sorting them would differ from run to run.
+        hold = self.holds[data.draw(st.sampled_from(list(self.holds)))]
         overage = pb.OVERAGE_CAP if cap else pb.OVERAGE_REJECT
         req = pb.CaptureHoldRequest(uid=self.uid, hold_id=hold.hold_id, amount=amount, overage=overage)
         try:
@@ -317,7 +318,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def release(self, data) -> None:
         self.tick()
-        hold = self.holds[data.draw(st.sampled_from(sorted(self.holds)))]
+        # In reserve order: hold ids are hashes of a random uid, so sorting them would differ from run to run.
+        hold = self.holds[data.draw(st.sampled_from(list(self.holds)))]
         try:
             resp = self.stub.ReleaseHold(pb.ReleaseHoldRequest(uid=self.uid, hold_id=hold.hold_id))
         except grpc.RpcError as exc:
