@@ -10,8 +10,7 @@ import stripe
 from prometheus_client import CollectorRegistry
 
 from billing_service.billing import Billing
-from billing_service.catalogue import build_catalogue
-from billing_service.domain.catalogue import Catalogue
+from billing_service.catalogue import catalogue_from_settings
 from billing_service.error_mapping import to_rpc_error
 from billing_service.observability import BillingMetrics
 from billing_service.permissions import PERMISSIONS
@@ -23,19 +22,11 @@ from billing_service.webhooks import WebhookHandler
 from service_kit.channels import auth_metadata, open_channel
 from service_kit.grpc_client import MetadataPairs, ServiceClient
 from service_kit.grpc_server import ServingServer, build_service_server
-from service_kit.startup import ConfigurationError
 from tokens.billing.v1 import billing_service_pb2 as pb
 from tokens.billing.v1 import billing_service_pb2_grpc as pb_grpc
 from tokens.profile.v1 import profile_service_pb2_grpc as ppb_grpc
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BillingService"].full_name
-
-
-def _catalogue(settings: BillingSettings) -> Catalogue:
-    try:
-        return build_catalogue(settings)
-    except (ValueError, TypeError, KeyError) as exc:  # JSONDecodeError is a ValueError
-        raise ConfigurationError("BILLING_CATALOGUE", str(exc).removeprefix("BILLING_CATALOGUE ")) from None
 
 
 def create_server(
@@ -70,7 +61,7 @@ def create_server(
     registry = CollectorRegistry(auto_describe=True)  # gRPC series (service_kit) + webhook and Stripe series
     metrics = BillingMetrics(registry)
     gateway = StripeGateway(stripe_client or build_stripe_client(settings, metrics), owns_client=stripe_client is None)
-    billing = Billing(settings, _catalogue(settings), gateway, profile)
+    billing = Billing(settings, catalogue_from_settings(settings), gateway, profile)
     webhooks = WebhookHandler(billing, settings.stripe_webhook_secret, settings.webhook_tolerance_s, metrics)
     servicer = BillingServicer(billing, webhooks, profile)
     serving = build_service_server(

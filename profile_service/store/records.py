@@ -15,11 +15,13 @@ from profile_service.domain.grants import spending_order
 from profile_service.domain.model import Allocation, Grant, GrantCategory, Hold
 
 
-def _ts(value: datetime | None) -> str | None:
+def time_text(value: datetime | None) -> str | None:
+    """The stored form of a time: ISO 8601 in UTC, to the microsecond (SQLite columns, JSON maps)."""
     return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _dt(value: Any) -> datetime | None:
+def time_from(value: Any) -> datetime | None:
+    """A stored time (ISO text, or a datetime from Firestore) as an aware UTC datetime; None for none."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -32,8 +34,8 @@ def grant_map(g: Grant) -> dict[str, Any]:
         "id": g.grant_id,
         "amount": g.amount,
         "remaining": g.remaining,
-        "effective_at": _ts(g.effective_at),
-        "expires_at": _ts(g.expires_at),
+        "effective_at": time_text(g.effective_at),
+        "expires_at": time_text(g.expires_at),
         "priority": g.priority,
         "category": g.category.value,
         "seq": g.seq,
@@ -42,14 +44,14 @@ def grant_map(g: Grant) -> dict[str, Any]:
 
 
 def grant_from(m: dict[str, Any]) -> Grant:
-    effective = _dt(m.get("effective_at"))
+    effective = time_from(m.get("effective_at"))
     assert effective is not None
     return Grant(
         grant_id=str(m["id"]),
         amount=int(m["amount"]),
         remaining=int(m["remaining"]),
         effective_at=effective,
-        expires_at=_dt(m.get("expires_at")),
+        expires_at=time_from(m.get("expires_at")),
         priority=int(m["priority"]),
         category=GrantCategory(m["category"]),
         seq=int(m["seq"]),
@@ -58,11 +60,11 @@ def grant_from(m: dict[str, Any]) -> Grant:
 
 
 def hold_map(h: Hold) -> dict[str, Any]:
-    return {"id": h.hold_id, "amount": h.amount, "expires_at": _ts(h.expires_at), "seq": h.seq}
+    return {"id": h.hold_id, "amount": h.amount, "expires_at": time_text(h.expires_at), "seq": h.seq}
 
 
 def hold_from(m: dict[str, Any]) -> Hold:
-    expires = _dt(m.get("expires_at"))
+    expires = time_from(m.get("expires_at"))
     assert expires is not None
     return Hold(str(m["id"]), int(m["amount"]), expires, int(m["seq"]))
 

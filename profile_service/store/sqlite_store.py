@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -166,19 +166,11 @@ _TIME_FIELDS = ("created_at", "last_login", "purchase_date", "current_period_end
 _BOOL_FIELDS = ("has_access", "one_time_purchase")
 
 
-def _ts(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
 def _profile_row(p: Profile) -> tuple[Any, ...]:
     values: list[Any] = []
     for name in PROFILE_COLUMNS:
         if name == "next_due":
-            values.append(_ts(grants.next_due(p)))
+            values.append(records.time_text(grants.next_due(p)))
             continue
         value = getattr(p, name)
         if name == "grants":
@@ -186,7 +178,7 @@ def _profile_row(p: Profile) -> tuple[Any, ...]:
         elif name == "holds":
             value = records.dumps(records.hold_map(h) for h in p.holds)
         elif name in _TIME_FIELDS:
-            value = _ts(value)
+            value = records.time_text(value)
         elif name in _BOOL_FIELDS:
             value = int(value)
         values.append(value)
@@ -197,7 +189,7 @@ def _profile_from(row: sqlite3.Row) -> Profile:
     data = dict(row)
     data.pop("next_due", None)
     for name in _TIME_FIELDS:
-        data[name] = _dt(data[name])
+        data[name] = records.time_from(data[name])
     for name in _BOOL_FIELDS:
         data[name] = bool(data[name])
     data["grants"] = records.grants_from_json(data["grants"])
@@ -212,7 +204,7 @@ def _entry_row(e: LedgerEntry) -> tuple[Any, ...]:
         e.entry_id,
         e.amount,
         e.type.value,
-        _ts(e.timestamp),
+        records.time_text(e.timestamp),
         e.balance_after,
         e.idempotency_key,
         e.fingerprint,
@@ -222,7 +214,7 @@ def _entry_row(e: LedgerEntry) -> tuple[Any, ...]:
         e.debt_settled,
         e.debt_added,
         records.dumps(records.allocation_map(a) for a in e.allocations),
-        _ts(e.expires_at),
+        records.time_text(e.expires_at),
         e.hold_id,
         e.hold_amount,
     )
@@ -231,10 +223,10 @@ def _entry_row(e: LedgerEntry) -> tuple[Any, ...]:
 def _entry_from(row: sqlite3.Row) -> LedgerEntry:
     data = dict(row)
     data["type"] = EntryType(data["type"])
-    data["timestamp"] = _dt(data["timestamp"])
+    data["timestamp"] = records.time_from(data["timestamp"])
     data["source"] = json.loads(data["source"])
     data["allocations"] = records.allocations_from(json.loads(data["allocations"] or "[]"))
-    data["expires_at"] = _dt(data["expires_at"])
+    data["expires_at"] = records.time_from(data["expires_at"])
     return LedgerEntry(**data)
 
 
@@ -456,7 +448,7 @@ class SqliteStore(ProfileStore):
         def read(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(
                 "SELECT uid FROM users WHERE next_due IS NOT NULL AND next_due <= ? ORDER BY next_due LIMIT ?",
-                (_ts(now), limit),
+                (records.time_text(now), limit),
             ).fetchall()
             return [r["uid"] for r in rows]
 
