@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from typing import TextIO
 from billing_service.settings import BillingSettings
 from billing_service.standalone import open_billing
 from billing_service.use_cases.reconciliation import Reconciliation
+from service_kit.periodic import periodic
 
 log = logging.getLogger("billing.reconcile")
 
@@ -26,18 +28,13 @@ async def run_reconcile(settings: BillingSettings, since_hours: int, out: TextIO
     return report.exit_code
 
 
-async def reconcile_periodically(reconciliation: Reconciliation, interval_s: float, since_hours: int) -> None:
-    """Runs at once, then every interval_s, until cancelled. A failed run is logged and retried next time."""
-    while True:
-        try:
-            report = await reconciliation.run(since_hours)
-            if report.failed:
-                failed = [f"{r.kind.name} {r.object_id}: {r.detail}" for r in report.failures]
-                failed += [f"{kind.name} listing: {detail}" for kind, detail in report.listing_failures]
-                log.warning("background reconcile had failures", extra={"fields": {"failed": failed}})
-        except Exception as exc:
-            log.warning("background reconcile failed", extra={"fields": {"error": repr(exc)}})
-        await asyncio.sleep(interval_s)
+async def reconcile_once(reconciliation: Reconciliation, since_hours: int) -> None:
+    """One background run; its failures are logged (the next run tries again)."""
+    report = await reconciliation.run(since_hours)
+    if report.failed:
+        failed = [f"{r.kind.name} {r.object_id}: {r.detail}" for r in report.failures]
+        failed += [f"{kind.name} listing: {detail}" for kind, detail in report.listing_failures]
+        log.warning("background reconcile had failures", extra={"fields": {"failed": failed}})
 
 
 @contextlib.asynccontextmanager
@@ -47,14 +44,6 @@ async def background_reconciler(settings: BillingSettings) -> AsyncIterator[asyn
         yield None
         return
     async with open_billing(settings) as billing:
-        task = asyncio.create_task(
-            reconcile_periodically(
-                billing.reconciliation, settings.reconcile_interval_s, settings.reconcile_since_hours
-            )
-        )
-        try:
+        once = functools.partial(reconcile_once, billing.reconciliation, settings.reconcile_since_hours)
+        async with periodic(once, settings.reconcile_interval_s, "background reconcile") as task:
             yield task
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

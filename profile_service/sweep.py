@@ -21,6 +21,7 @@ from typing import TextIO
 from profile_service.domain import holds
 from profile_service.domain.errors import DomainError
 from profile_service.store.base import ProfileStore
+from service_kit.periodic import periodic
 
 log = logging.getLogger(__name__)
 PAGE = 200
@@ -72,33 +73,19 @@ async def run_sweep(store: ProfileStore, out: TextIO = sys.stdout) -> int:
     return 1 if report.failed else 0
 
 
-async def sweep_periodically(store: ProfileStore, interval_s: float, sweep_user: SweepUser | None = None) -> None:
-    """Runs at once, then every interval_s, until cancelled. A failed run is logged and retried next time."""
-    while True:
-        try:
-            report = await sweep(store, sweep_user)
-            if report.entries or report.failed:
-                log.info(
-                    "expiry sweep",
-                    extra={"fields": {"users": report.users, "entries": report.entries, "failed": report.failed}},
-                )
-        except Exception as exc:
-            log.warning("expiry sweep failed", extra={"fields": {"error": repr(exc)}})
-        await asyncio.sleep(interval_s)
-
-
 @contextlib.asynccontextmanager
 async def background_sweeper(
     store: ProfileStore, interval_s: float, sweep_user: SweepUser | None = None
 ) -> AsyncIterator[asyncio.Task[None] | None]:
     """The sweeper while the block runs, when interval_s > 0 (None otherwise); stopped on exit."""
-    if interval_s <= 0:
-        yield None
-        return
-    task = asyncio.create_task(sweep_periodically(store, interval_s, sweep_user))
-    try:
+
+    async def once() -> None:
+        report = await sweep(store, sweep_user)
+        if report.entries or report.failed:
+            log.info(
+                "expiry sweep",
+                extra={"fields": {"users": report.users, "entries": report.entries, "failed": report.failed}},
+            )
+
+    async with periodic(once, interval_s, "expiry sweep") as task:
         yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
