@@ -28,6 +28,15 @@ def unary_behaviour(handler: Handler) -> UnaryBehaviour:
     return cast(UnaryBehaviour, handler.unary_unary)
 
 
+def final_code(context: Context, raised: bool) -> grpc.StatusCode:
+    """The status a call ended with: the one set on the context (an abort, a mapped error), else OK when the
+    handler returned and UNKNOWN when it raised."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return grpc.StatusCode.UNKNOWN if raised else grpc.StatusCode.OK
+
+
 def _wrap_unary(
     handler: Handler,
     behaviour: UnaryBehaviour,
@@ -120,21 +129,18 @@ class RequestLogInterceptor(_UnaryWrappingInterceptor):
                     request_id_var.reset(token)
             started = time.perf_counter()
             remaining = context.time_remaining()
-            code: grpc.StatusCode | None = grpc.StatusCode.OK
+            raised = True
             try:
-                return await inner(request, context)
-            except BaseException:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
+                reply = await inner(request, context)
+                raised = False
+                return reply
             finally:
-                if code is grpc.StatusCode.OK and context.code() not in (None, grpc.StatusCode.OK):
-                    code = context.code()
                 log.info(
                     "rpc",
                     extra={
                         "fields": {
                             "method": method,
-                            "code": code.name if isinstance(code, grpc.StatusCode) else str(code),
+                            "code": final_code(context, raised).name,
                             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                             "deadline_ms": None if remaining is None else round(remaining * 1000),
                             "peer": context.peer(),

@@ -22,7 +22,14 @@ import grpc
 import grpc.aio
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-from service_kit.interceptors import Context, Handler, _UnaryWrappingInterceptor, _wrap_unary, unary_behaviour
+from service_kit.interceptors import (
+    Context,
+    Handler,
+    _UnaryWrappingInterceptor,
+    _wrap_unary,
+    final_code,
+    unary_behaviour,
+)
 from service_kit.startup import ConfigurationError
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -75,20 +82,14 @@ class _MetricsInterceptor(_UnaryWrappingInterceptor):
         async def behaviour(request: Any, context: Context) -> Any:
             started.inc()
             began = time.perf_counter()
-            code: grpc.StatusCode = grpc.StatusCode.OK
+            raised = True
             try:
-                return await inner(request, context)
-            except BaseException:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
+                reply = await inner(request, context)
+                raised = False
+                return reply
             finally:
-                final = context.code()
-                if code is grpc.StatusCode.OK and isinstance(final, grpc.StatusCode):
-                    code = final
                 handling.observe(time.perf_counter() - began)
-                handled.labels(
-                    "unary", service, name, code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
-                ).inc()
+                handled.labels("unary", service, name, final_code(context, raised).name).inc()
 
         return _wrap_unary(handler, behaviour)
 
