@@ -83,10 +83,15 @@ def grant_terms(request: pb.GrantTokensRequest, now: datetime) -> GrantTerms | N
 def hold_ttl(request: pb.ReserveTokensRequest) -> timedelta:
     if not request.HasField("ttl"):
         raise InvalidArgument("ttl", "is required")
-    ttl = timedelta(seconds=request.ttl.seconds, microseconds=request.ttl.nanos // 1000)
-    if ttl <= timedelta(0) or ttl > grants.MAX_HOLD_TTL:
+    # Checked as integers first: a Duration's seconds can exceed what timedelta accepts.
+    seconds, nanos = request.ttl.seconds, request.ttl.nanos
+    if not -999_999_999 <= nanos <= 999_999_999 or (seconds and nanos and (seconds < 0) != (nanos < 0)):
+        raise InvalidArgument("ttl", "is not a valid Duration")
+    total_nanos = seconds * 1_000_000_000 + nanos
+    max_nanos = int(grants.MAX_HOLD_TTL.total_seconds()) * 1_000_000_000
+    if not 0 < total_nanos <= max_nanos:
         raise InvalidArgument("ttl", "must be more than 0 and at most 24h")
-    return ttl
+    return timedelta(microseconds=total_nanos // 1000) or timedelta(microseconds=1)
 
 
 def hold_id(value: str) -> str:

@@ -276,7 +276,7 @@ async def test_bad_grant_and_hold_input_is_refused_naming_the_field(svc, uid, cl
     for field, fields in cases:
         async with raises_rpc(INVALID, field=field):
             await grant(svc, uid, 1, f"bad-{field}", **fields)
-    for ttl in (None, seconds(0), seconds(24 * 3600 + 1)):
+    for ttl in (None, seconds(0), seconds(24 * 3600 + 1), duration_pb2.Duration(seconds=(1 << 63) - 1)):
         async with raises_rpc(INVALID, field="ttl"):
             await svc.stub.ReserveTokens(pb.ReserveTokensRequest(uid=uid, amount=1, ttl=ttl, idempotency_key="r"))
     async with raises_rpc(INVALID, field="hold_id"):

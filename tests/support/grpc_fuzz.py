@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 from pathlib import Path
 
 import grpc
@@ -128,7 +129,9 @@ def fuzz_method(
     seen: collections.Counter,
     max_examples: int,
 ) -> None:
-    """Sends hypothesis-generated wire bytes to one method; fails on any code outside ALLOWED_CODES."""
+    """Sends hypothesis-generated wire bytes to one method; fails on any code outside ALLOWED_CODES.
+    FUZZ_MAX_EXAMPLES overrides max_examples for a deeper run by hand (CI keeps the default)."""
+    max_examples = int(os.environ.get("FUZZ_MAX_EXAMPLES") or max_examples)
     call = channel.unary_unary(
         f"/{service}/{method}", request_serializer=lambda b: b, response_deserializer=lambda b: b
     )

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
 import pytest
+from google.protobuf import duration_pb2
 
 from profile_service import convert
 from profile_service.domain import validation
 from profile_service.domain.errors import InvalidArgument
+from tokens.profile.v1 import profile_service_pb2 as pb
 
 
 @pytest.mark.parametrize(
@@ -55,3 +58,35 @@ def test_page_tokens_round_trip_up_to_the_largest_seq():
     with pytest.raises(InvalidArgument):
         convert.decode_page_token("other", convert.encode_page_token("u", 5))
     assert convert.decode_page_token("u", "") is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [
+        (0, 0),
+        (-1, 0),
+        (0, -1),
+        (24 * 3600, 1),
+        (24 * 3600 + 1, 0),
+        (1, -5),
+        (0, 1_000_000_000),
+        # Found by the gRPC fuzzer: beyond timedelta's range, which once answered INTERNAL.
+        (9_223_372_036_854_775_807, 0),
+        (-9_223_372_036_854_775_808, 0),
+        (1 << 40, 0),
+    ],
+)
+def test_hold_ttl_out_of_range_is_invalid_naming_ttl(seconds, nanos):
+    request = pb.ReserveTokensRequest(ttl=duration_pb2.Duration(seconds=seconds, nanos=nanos))
+    with pytest.raises(InvalidArgument) as caught:
+        convert.hold_ttl(request)
+    assert caught.value.field == "ttl"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "expected_us"),
+    [(0, 1, 1), (1, 0, 1_000_000), (24 * 3600, 0, 24 * 3600 * 1_000_000), (0, 1_500, 1)],
+)
+def test_hold_ttl_in_range_is_kept(seconds, nanos, expected_us):
+    request = pb.ReserveTokensRequest(ttl=duration_pb2.Duration(seconds=seconds, nanos=nanos))
+    assert convert.hold_ttl(request) == timedelta(microseconds=expected_us)
