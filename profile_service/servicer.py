@@ -14,7 +14,7 @@ from profile_service import convert
 from profile_service.domain import holds, ledger, profiles, validation
 from profile_service.domain.batch import WriteOp
 from profile_service.domain.errors import EntryNotFound, InvalidArgument, ProfileNotFound
-from profile_service.domain.keys import SIGNUP_BONUS_KEY
+from profile_service.domain.keys import SIGNUP_BONUS_KEY, entry_id_for
 from profile_service.domain.ledger import ChangeKind, Decide
 from profile_service.domain.model import GRANT_TYPES, EntryType, Profile
 from profile_service.error_mapping import to_rpc_error
@@ -158,9 +158,10 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
         )
 
     async def RevokeTokens(self, request: pb.RevokeTokensRequest, context: Context) -> pb.RevokeTokensResponse:
+        uid = validation.uid(request.uid)
         change = ledger.LedgerChange(
             kind=ChangeKind.REVOKE,
-            uid=validation.uid(request.uid),
+            uid=uid,
             amount=validation.amount(request.amount, limits.MAX_TOKEN_AMOUNT),
             type=EntryType.REFUND,
             idempotency_key=validation.idempotency_key(request.idempotency_key),
@@ -173,6 +174,11 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
                 else ""
             ),
         )
+        if change.from_grant_key:
+            # Grant entries never change once written, so reading this one outside the transaction is safe; a
+            # grant not written yet is looked for under its own id.
+            granted = await self._store.get_entry(uid, entry_id_for(uid, change.from_grant_key))
+            change = ledger.with_grant_holder(change, granted)
         result = await self._apply(context, change)
         return pb.RevokeTokensResponse(
             balance=result.balance,

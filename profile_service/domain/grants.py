@@ -4,8 +4,8 @@ Where they live: the profile's `grants` (active grants, remaining > 0) and `hold
 the user document itself (Firestore: two arrays of maps on users/{uid}; SQLite: two JSON columns of `users`),
 so every transaction reads one document however many grants a user ever had: the number of documents read
 per transaction stays what it was (the user plus one entry per change). Bounds: at most MAX_ACTIVE_GRANTS
-grants (at the cap a new grant joins an active grant with the same priority, expiry, category and rollover, or
-is refused with TOO_MANY_GRANTS and nothing written) and MAX_ACTIVE_HOLDS holds (TOO_MANY_HOLDS). Exhausted
+grants (a new grant joins an active grant it is fungible with, see add_grant; at the cap it joins one with the
+same priority, expiry, category and rollover, or is refused with TOO_MANY_GRANTS and nothing written) and MAX_ACTIVE_HOLDS holds (TOO_MANY_HOLDS). Exhausted
 grants leave the list; their history stays in the ledger (grant_id == the entry id of the grant's entry).
 
 Balances from before grants existed (opening balances, grants written by earlier versions): whatever part of
@@ -251,17 +251,45 @@ def view(profile: Profile, now: datetime) -> Profile:
     return settle_due(profile, now)[0]
 
 
+def fungible(a: Grant, b: Grant) -> bool:
+    """Tokens of `a` and `b` are spent, expire and are refunded alike: same priority, expiry and category, and
+    neither rolls over (a rollover is per grant) nor is the legacy balance (kept apart so it stays visible)."""
+    return (
+        a.rollover_max == 0
+        and b.rollover_max == 0
+        and LEGACY_GRANT_ID not in (a.grant_id, b.grant_id)
+        and (a.priority, a.expires_at, a.category) == (b.priority, b.expires_at, b.category)
+    )
+
+
 def add_grant(profile: Profile, grant: Grant) -> tuple[Profile, str]:
-    """Adds a new grant (remaining > 0). At the cap it joins a grant with the same terms; returns the id of the
-    grant that holds the tokens. Raises TooManyGrants when there is none."""
+    """Adds a new grant (remaining > 0); returns the id of the grant that holds its tokens. A grant fungible
+    with an active one joins it (the grant entry's allocation names the grant joined), so a user who buys the
+    same pack again and again keeps one grant, not hundreds: the user document stays small. At the cap a grant
+    joins one with the same terms, or TooManyGrants is raised."""
     from profile_service.domain.errors import TooManyGrants
 
+    for i, other in enumerate(profile.grants):
+        if fungible(other, grant):
+            return _join(profile, i, grant), other.grant_id
     if len(profile.grants) < MAX_ACTIVE_GRANTS:
         return profile.with_(grants=tuple(sorted((*profile.grants, grant), key=spending_order))), grant.grant_id
     terms = (grant.priority, grant.expires_at, grant.category, grant.rollover_max)
     for i, other in enumerate(profile.grants):
         if (other.priority, other.expires_at, other.category, other.rollover_max) == terms:
-            joined = replace(other, amount=other.amount + grant.amount, remaining=other.remaining + grant.remaining)
-            grants = (*profile.grants[:i], joined, *profile.grants[i + 1 :])
-            return profile.with_(grants=grants), other.grant_id
+            return _join(profile, i, grant), other.grant_id
     raise TooManyGrants(MAX_ACTIVE_GRANTS)
+
+
+def _join(profile: Profile, i: int, grant: Grant) -> Profile:
+    other = profile.grants[i]
+    joined = replace(other, amount=other.amount + grant.amount, remaining=other.remaining + grant.remaining)
+    return profile.with_(grants=(*profile.grants[:i], joined, *profile.grants[i + 1 :]))
+
+
+def holder_of(entry: LedgerEntry) -> str:
+    """The grant that holds a grant entry's tokens: the grant it created (its own entry id) or, when it joined
+    an active grant, the one its allocation names. What a refund of that purchase takes from first."""
+    if entry.amount > 0 and len(entry.allocations) == 1:
+        return entry.allocations[0].grant_id
+    return entry.entry_id

@@ -27,7 +27,7 @@ import enum
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -102,8 +102,11 @@ class LedgerChange:
     shortfall_policy: ShortfallPolicy = ShortfallPolicy.CARRY
     # Grants only: expiry, priority, category, effective time, rollover.
     terms: GrantTerms | None = None
-    # Revocations only: the idempotency key of the grant to take from first (the purchase's grant).
+    # Revocations only: the idempotency key of the grant to take from first (the purchase's grant), and the id
+    # of the grant that holds its tokens now (grants.holder_of its entry; it may have joined another grant).
+    # The id is looked up, not asked for: not in the fingerprint.
     from_grant_key: str = ""
+    from_grant_id: str = ""
 
     def __post_init__(self) -> None:
         # Accepts the plain strings too ("grant"), so a bad kind fails here rather than inside a transaction.
@@ -199,6 +202,15 @@ def opening_balance_entry(profile: Profile, now: datetime) -> LedgerEntry:
     )
 
 
+def with_grant_holder(change: LedgerChange, granted: LedgerEntry | None) -> LedgerChange:
+    """A revocation naming its purchase's grant, told which grant holds those tokens now (`granted` is the
+    entry under from_grant_key, read before the transaction: grant entries never change once written; None
+    when it is not written yet, and the grant is then looked for under its own id)."""
+    if granted is None or not change.from_grant_key:
+        return change
+    return replace(change, from_grant_id=grants.holder_of(granted))
+
+
 def apply_change(
     profile: Profile | None, prior: LedgerEntry | None, change: LedgerChange, now: datetime
 ) -> Writes[LedgerResult]:
@@ -240,7 +252,7 @@ def apply_change(
                 rollover_max=terms.rollover_max,
             )
             profile, into = grants.add_grant(profile, grant)
-            if into != grant.grant_id:  # at the cap: joined an active grant with the same terms
+            if into != grant.grant_id:  # joined an active grant with the same terms
                 allocations = (Allocation(into, delta),)
     elif change.kind is ChangeKind.SPEND:
         # Only what no hold reserves can be spent.
@@ -256,7 +268,9 @@ def apply_change(
         if change.shortfall_policy is ShortfallPolicy.CARRY:
             debt_added = shortfall
         # The grant the purchase created first, then the spending order.
-        first = entry_id_for(change.uid, change.from_grant_key) if change.from_grant_key else ""
+        first = change.from_grant_id or (
+            entry_id_for(change.uid, change.from_grant_key) if change.from_grant_key else ""
+        )
         kept, allocations = grants.take(profile.grants, taken, first)
         profile = profile.with_(grants=kept)
 

@@ -251,15 +251,25 @@ async def test_overage_reject_changes_nothing_and_cap_takes_what_is_available(sv
     assert (got.tokens, got.held_tokens) == (0, 0)
 
 
-async def test_refund_takes_first_from_the_grant_its_purchase_created(svc, uid):
+async def test_refund_takes_first_from_the_grant_its_purchase_created(svc, uid, clock):
     await create(svc, uid)
-    await grant(svc, uid, 10, "checkout:cs_a")
+    a = await grant(svc, uid, 10, "checkout:cs_a")
+    # Same terms as cs_a: joins its grant, and the entry names the grant it joined.
     b = await grant(svc, uid, 10, "checkout:cs_b")
-    revoked = await svc.stub.RevokeTokens(
-        pb.RevokeTokensRequest(uid=uid, amount=4, idempotency_key="refund:re_1", grant_idempotency_key="checkout:cs_b")
-    )
-    assert [(a.grant_id, a.amount) for a in revoked.entry.allocations] == [(b.entry.entry_id, 4)]
-    assert b.entry.entry_id == entry_id_for(uid, "checkout:cs_b")
+    assert [(x.grant_id, x.amount) for x in b.entry.allocations] == [(a.entry.entry_id, 10)]
+    # Its own grant (an expiry), and promotional tokens that the spending order would take first.
+    c = await grant(svc, uid, 10, "checkout:cs_c", expires_at=ts(clock() + timedelta(days=365)))
+    await grant(svc, uid, 10, "promo", pb.TOKEN_ENTRY_TYPE_PROMOTIONAL)
+
+    async def refund(key: str, purchase: str) -> list[tuple[str, int]]:
+        revoked = await svc.stub.RevokeTokens(
+            pb.RevokeTokensRequest(uid=uid, amount=4, idempotency_key=key, grant_idempotency_key=purchase)
+        )
+        return [(x.grant_id, x.amount) for x in revoked.entry.allocations]
+
+    assert await refund("refund:re_1", "checkout:cs_b") == [(a.entry.entry_id, 4)]
+    assert await refund("refund:re_2", "checkout:cs_c") == [(c.entry.entry_id, 4)]
+    assert c.entry.entry_id == entry_id_for(uid, "checkout:cs_c")
 
 
 async def test_bad_grant_and_hold_input_is_refused_naming_the_field(svc, uid, clock):

@@ -3,7 +3,8 @@ capture, release), time passing and sweeps, with replays, against a model of the
 gRPC server, on SQLite and on Firestore (Google's emulator; fewer examples there, each step is a few RPCs to a
 Java process). The store's clock is the test's (FakeClock), so expiries happen when the model says.
 
-The model: grants with remaining tokens, spent in the documented order (priority, soonest expiry with
+The model: grants with remaining tokens (a new grant joins an active one with the same terms that does not roll
+over), spent in the documented order (priority, soonest expiry with
 never-expiring last, promotional before paid, oldest); an expired grant is gone at once; holds reserve
 tokens (available = tokens - held) until captured, released or expired; debt is settled by grants first.
 After every step: GetProfile equals the model as of now, available = tokens - held >= 0, the stored balance
@@ -143,6 +144,17 @@ class LedgerMachine(RuleBasedStateMachine):
         self.grants = [g for g in self.grants if g.remaining > 0]
         return taken
 
+    def add(self, new: MGrant) -> list[tuple[str, int]]:
+        """A new grant joins the first active grant it is fungible with (same priority, expiry and category,
+        neither rolling over), else it is its own; returns what the grant entry's allocations say."""
+        for grant in sorted(self.grants, key=MGrant.order):
+            same = (grant.priority, grant.expires_at, grant.category) == (new.priority, new.expires_at, new.category)
+            if same and grant.rollover_max == 0 and new.rollover_max == 0:
+                grant.remaining += new.remaining
+                return [(grant.grant_id, new.remaining)]
+        self.grants.append(new)
+        return []
+
     def _key(self) -> str:
         return f"k-{len(self.applied)}-{uuid.uuid4().hex[:6]}"
 
@@ -181,8 +193,9 @@ class LedgerMachine(RuleBasedStateMachine):
         settled = min(self.debt, amount)
         self.debt -= settled
         self.seq += 1
+        joined = []
         if amount - settled:
-            self.grants.append(
+            joined = self.add(
                 MGrant(
                     resp.entry.entry_id,
                     amount - settled,
@@ -193,6 +206,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     self.seq,
                 )
             )
+        assert [(a.grant_id, a.amount) for a in resp.entry.allocations] == joined
         assert resp.balance == self.tokens and not resp.already_applied
         self.applied[key] = ("GrantTokens", req, resp)
 
@@ -267,8 +281,9 @@ class LedgerMachine(RuleBasedStateMachine):
         settled = min(self.debt, amount)
         self.debt -= settled
         self.seq += 1
+        joined = []
         if amount - settled:
-            self.grants.append(
+            joined = self.add(
                 MGrant(
                     resp.entry.entry_id,
                     amount - settled,
@@ -280,6 +295,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     rollover,
                 )
             )
+        assert [(a.grant_id, a.amount) for a in resp.entry.allocations] == joined
         assert resp.balance == self.tokens and not resp.already_applied
         self.applied[key] = ("GrantTokens", req, resp)
 

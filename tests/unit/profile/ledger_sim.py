@@ -68,9 +68,10 @@ class Sim:
         return self.change(LedgerChange(ChangeKind.SPEND, self.uid, amount, EntryType.SPEND, key, {}))
 
     def revoke(self, amount: int, key: str, from_grant: str = "") -> ledger.LedgerResult:
-        return self.change(
-            LedgerChange(ChangeKind.REVOKE, self.uid, amount, EntryType.REFUND, key, {}, from_grant_key=from_grant)
-        )
+        change = LedgerChange(ChangeKind.REVOKE, self.uid, amount, EntryType.REFUND, key, {}, from_grant_key=from_grant)
+        # As the servicer does: the purchase's grant entry, read before the transaction.
+        granted = self.entries.get(entry_id_for(self.uid, from_grant)) if from_grant else None
+        return self.change(ledger.with_grant_holder(change, granted))
 
     def reserve(self, amount: int, key: str, ttl: Any) -> holds.HoldResult:
         uid = self.uid

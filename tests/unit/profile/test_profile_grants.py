@@ -48,8 +48,7 @@ def test_spending_order_priority_then_expiry_then_category_then_oldest():
             "late-expiry",
             "promo-forever",  # never-expiring: promotional, allowance, then paid, oldest first
             "allowance-forever",
-            "paid-old",
-            "paid-new",
+            "paid-old",  # paid-new joined it (same terms): one grant of 20
             "last",  # priority 90, even though it expires first
         )
     ]
@@ -233,13 +232,60 @@ def test_a_grant_settles_debt_first_and_only_the_rest_becomes_a_grant():
 def test_revocation_takes_first_from_the_grant_its_purchase_created():
     sim = Sim()
     sim.grant(10, "checkout:cs_1")
-    sim.grant(10, "checkout:cs_2")
+    # Different terms (an expiry), so it stays its own grant.
+    sim.grant(10, "checkout:cs_2", expires_at=sim.clock() + timedelta(days=365))
     sim.grant(5, "promo", PROMO)
     revoked = sim.revoke(12, "refund:1", from_grant="checkout:cs_2")
     assert taken(revoked) == [(gid(sim, "checkout:cs_2"), 10), (gid(sim, "promo"), 2)]
     # The named grant is gone (spent or revoked): the spending order alone.
     again = sim.revoke(1, "refund:2", from_grant="checkout:cs_2")
     assert taken(again) == [(gid(sim, "promo"), 1)]
+
+
+def test_a_grant_with_the_same_terms_joins_the_active_one_and_its_refund_takes_from_there():
+    sim = Sim()
+    sim.grant(10, "checkout:cs_1")
+    second = sim.grant(10, "checkout:cs_2")
+    sim.grant(5, "promo", PROMO)
+    # One paid grant of 20, not two; the second purchase's entry names the grant it joined.
+    assert taken(second) == [(gid(sim, "checkout:cs_1"), 10)]
+    assert sorted((g.grant_id, g.amount, g.remaining) for g in sim.profile.grants) == sorted(
+        [(gid(sim, "checkout:cs_1"), 20, 20), (gid(sim, "promo"), 5, 5)]
+    )
+    # Refunding cs_2 takes from the paid grant holding its tokens, not the promotional one spent first.
+    revoked = sim.revoke(12, "refund:1", from_grant="checkout:cs_2")
+    assert taken(revoked) == [(gid(sim, "checkout:cs_1"), 12)]
+
+
+DAY = timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("first", "second_type", "second"),
+    [
+        ({}, EntryType.PURCHASE, {"priority": 10}),
+        ({}, EntryType.PURCHASE, {"expires_at": 30 * DAY}),
+        ({}, PROMO, {}),
+        # Rollovers are per grant: two allowances with the same terms stay two grants.
+        (
+            {"expires_at": 30 * DAY, "effective_at": 0 * DAY, "rollover_max": 5},
+            EntryType.ALLOWANCE,
+            {"expires_at": 30 * DAY, "effective_at": 0 * DAY, "rollover_max": 5},
+        ),
+    ],
+    ids=["priority", "expiry", "category", "rollover"],
+)
+def test_grants_with_other_terms_or_a_rollover_stay_apart(first, second_type, second):
+    sim = Sim()
+    now = sim.clock()
+
+    def at(terms: dict) -> dict:
+        return {k: now + v if isinstance(v, timedelta) else v for k, v in terms.items()}
+
+    first_type = EntryType.ALLOWANCE if "rollover_max" in first else EntryType.PURCHASE
+    sim.grant(10, "a", first_type, **at(first))
+    sim.grant(10, "b", second_type, **at(second))
+    assert len(sim.profile.grants) == 2
 
 
 def test_active_grants_are_capped_and_a_grant_at_the_cap_joins_one_with_the_same_terms(monkeypatch):
