@@ -58,9 +58,11 @@ def grant_terms(request: pb.GrantTokensRequest, now: datetime) -> GrantTerms | N
     """GrantTokens' expiry, priority, category, effective time and rollover; None when none is set."""
     expires_at = to_datetime(request.expires_at, "expires_at") if request.HasField("expires_at") else None
     effective_at = to_datetime(request.effective_at, "effective_at") if request.HasField("effective_at") else None
-    priority = request.priority if request.HasField("priority") else None
-    if priority is not None and not 0 <= priority <= 100:
-        raise InvalidArgument("priority", "must be between 0 and 100")
+    priority = (
+        validation.between(request.priority, 0, limits.GRANT_PRIORITY_MAX, "priority")
+        if request.HasField("priority")
+        else None
+    )
     category = None
     if request.category != pb.GRANT_CATEGORY_UNSPECIFIED:
         category = CATEGORY_FROM_PB.get(request.category)
@@ -70,9 +72,7 @@ def grant_terms(request: pb.GrantTokensRequest, now: datetime) -> GrantTerms | N
         raise InvalidArgument("effective_at", "must not be in the future")
     if expires_at is not None and effective_at is not None and expires_at <= effective_at:
         raise InvalidArgument("expires_at", "must be after effective_at")
-    rollover_max = request.rollover_max
-    if not 0 <= rollover_max <= limits.MAX_TOKEN_AMOUNT:
-        raise InvalidArgument("rollover_max", f"must be between 0 and {limits.MAX_TOKEN_AMOUNT}")
+    rollover_max = validation.between(request.rollover_max, 0, limits.MAX_TOKEN_AMOUNT, "rollover_max")
     if rollover_max and (expires_at is None or effective_at is None):
         raise InvalidArgument("rollover_max", "needs expires_at and effective_at (the period that rolls over)")
     if (expires_at, effective_at, priority, category, rollover_max) == (None, None, None, None, 0):
@@ -88,9 +88,8 @@ def hold_ttl(request: pb.ReserveTokensRequest) -> timedelta:
     if not -999_999_999 <= nanos <= 999_999_999 or (seconds and nanos and (seconds < 0) != (nanos < 0)):
         raise InvalidArgument("ttl", "is not a valid Duration")
     total_nanos = seconds * 1_000_000_000 + nanos
-    max_nanos = int(grants.MAX_HOLD_TTL.total_seconds()) * 1_000_000_000
-    if not 0 < total_nanos <= max_nanos:
-        raise InvalidArgument("ttl", "must be more than 0 and at most 24h")
+    if not 0 < total_nanos <= limits.HOLD_TTL_MAX_S * 1_000_000_000:
+        raise InvalidArgument("ttl", f"must be more than 0 and at most {limits.HOLD_TTL_MAX_S // 3600}h")
     return timedelta(microseconds=total_nanos // 1000) or timedelta(microseconds=1)
 
 

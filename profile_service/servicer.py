@@ -297,9 +297,7 @@ class ProfileServicer(pb_grpc.ProfileServiceServicer):
     async def CaptureHold(self, request: pb.CaptureHoldRequest, context: Context) -> pb.CaptureHoldResponse:
         uid = validation.uid(request.uid)
         hold_id = convert.hold_id(request.hold_id)
-        if request.amount < 0 or request.amount > limits.MAX_TOKEN_AMOUNT:
-            raise InvalidArgument("amount", f"must be between 0 and {limits.MAX_TOKEN_AMOUNT}")
-        amount = request.amount
+        amount = validation.between(request.amount, 0, limits.MAX_TOKEN_AMOUNT, "amount")
         overage = convert.overage(request.overage)
         reason = validation.bounded_text(request.reason, "reason", limits.REASON_MAX_LEN)
         result = await self._write(

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from profile_service.domain.keys import entry_id_for, expiry_key, fingerprint_of, hold_settle_key, rollover_key
 from profile_service.domain.model import (
@@ -42,10 +42,10 @@ from profile_service.domain.model import (
     LedgerEntry,
     Profile,
 )
+from tokens import contract_rules as limits
 
-MAX_ACTIVE_GRANTS = 200
-MAX_ACTIVE_HOLDS = 500
-MAX_HOLD_TTL = timedelta(hours=24)
+MAX_ACTIVE_GRANTS = limits.ACTIVE_GRANTS_MAX
+MAX_ACTIVE_HOLDS = limits.ACTIVE_HOLDS_MAX
 LEGACY_GRANT_ID = "legacy-balance"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CATEGORY_RANK = {GrantCategory.PROMOTIONAL: 0, GrantCategory.ALLOWANCE: 1, GrantCategory.PAID: 2}

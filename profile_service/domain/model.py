@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from tokens import contract_rules as limits
+
 
 class EntryType(enum.StrEnum):
     # Stored lowercase, as the original wrote type: 'purchase'.
@@ -47,7 +49,7 @@ DEFAULT_CATEGORY = {
     EntryType.ADJUSTMENT: GrantCategory.PROMOTIONAL,
     EntryType.ALLOWANCE: GrantCategory.ALLOWANCE,
 }
-DEFAULT_PRIORITY = 50
+DEFAULT_PRIORITY = limits.GRANT_PRIORITY_DEFAULT
 
 
 @dataclass(frozen=True)

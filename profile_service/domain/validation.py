@@ -49,6 +49,13 @@ def amount(value: int, maximum: int, field: str = "amount") -> int:
     return value
 
 
+def between(value: int, low: int, high: int, field: str) -> int:
+    """A number that may be `low` (0 for most: a capture of nothing, no rollover) up to `high`."""
+    if not low <= value <= high:
+        raise InvalidArgument(field, f"must be between {low} and {high}")
+    return value
+
+
 def bounded_text(value: str, field: str, maximum: int) -> str:
     if len(value) > maximum:
         raise InvalidArgument(field, f"must be at most {maximum} characters")
