@@ -4,7 +4,6 @@ so the gateway verifies every request exactly as in production (signature, issue
 
 from __future__ import annotations
 
-import datetime as dt
 import http.server
 import json
 import threading
@@ -12,27 +11,11 @@ import time
 import uuid
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 
-
-def _self_signed_pem(key: rsa.RSAPrivateKey) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.bench")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+from gateway.local_dev.signing import self_signed_cert_pem
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -70,7 +53,9 @@ class FirebaseIssuer:
             key_id=self.kid,
         )
         self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.body = json.dumps({self.kid: _self_signed_pem(self._key)}).encode()
+        self._server.body = json.dumps(
+            {self.kid: self_signed_cert_pem(self._key, "securetoken.bench", valid_days=2)}
+        ).encode()
         self._thread = threading.Thread(target=self._server.serve_forever, name="bench-firebase-certs", daemon=True)
 
     def __enter__(self) -> FirebaseIssuer:

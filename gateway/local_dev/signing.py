@@ -40,7 +40,7 @@ class DevSigner:
         )
         # Google's key ids are 40 hex digits; this prefix can never be one of them.
         self.kid = "local-dev-" + hashlib.sha256(public_der).hexdigest()[:24]
-        self.certificate_pem = _self_signed(key)
+        self.certificate_pem = self_signed_cert_pem(key)
         private_pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
@@ -77,8 +77,10 @@ class DevSigner:
         return self.sign(self.claims(project_id, uid, email, lifetime_s=lifetime_s))
 
 
-def _self_signed(key: rsa.RSAPrivateKey) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _CERT_NAME)])
+def self_signed_cert_pem(key: rsa.RSAPrivateKey, common_name: str = _CERT_NAME, valid_days: int = 365) -> str:
+    """A self-signed certificate of `key`, as Google serves its token-signing keys: also what the tests' and the
+    bench's stand-ins for Google's certificate URL serve."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -87,7 +89,7 @@ def _self_signed(key: rsa.RSAPrivateKey) -> str:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
+        .not_valid_after(now + dt.timedelta(days=valid_days))
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")

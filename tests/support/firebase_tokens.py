@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
 import http.server
 import json
 import threading
@@ -32,11 +31,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
+
+from gateway.local_dev import signing
 
 DEFAULT_PROJECT = "demo-tokens"
 
@@ -52,19 +51,7 @@ def private_pem(key: rsa.RSAPrivateKey) -> bytes:
 
 
 def self_signed_cert_pem(key: rsa.RSAPrivateKey, common_name: str = "securetoken.test") -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=7))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return signing.self_signed_cert_pem(key, common_name, valid_days=7)
 
 
 def firebase_claims(
