@@ -141,8 +141,10 @@ def plot(result: dict, path: Path) -> None:
         ):
             ax = axes[i][j]
             for who, style in ((comp["anchor"], "--o"), (comp["service"], "-s")):
-                levels = sorted(comp["figures"][who])
-                ax.plot(levels, [comp["figures"][who][c][metric] for c in levels], style, label=who)
+                # Levels are ints in this run's figures and strings in those kept from latest.json (--only).
+                figures = {int(c): v for c, v in comp["figures"][who].items()}
+                levels = sorted(figures)
+                ax.plot(levels, [figures[c][metric] for c in levels], style, label=who)
             ax.set_xscale("log", base=2)
             ax.set_ylim(bottom=0)
             ax.set_xticks(levels, [str(c) for c in levels])
@@ -166,7 +168,8 @@ def plot(result: dict, path: Path) -> None:
                 ax.plot(ns, [r["json_round_trip_ms"] for r in mod["decode"]], "-s", label="JSON round trip")
                 ax.plot(ns, [r["pb_parse_ms"] for r in mod["decode"]], "-^", label="protobuf parse")
                 gp = s["comparisons"]["get_profile"]
-                comp, big_n = gp["figures"], s["setup"]["entries"]
+                big_n = s["setup"]["entries"]
+                comp = {who: {int(c): v for c, v in f.items()} for who, f in gp["figures"].items()}
                 if 1 in comp[gp["anchor"]]:
                     ax.plot(
                         [10, big_n],
