@@ -146,9 +146,10 @@ def echo_proc(folder: Path, replies: Path, name: str = "echo") -> Proc:
     )
 
 
-def run_audit(cfg: BenchConfig, db: Path) -> tuple[int, str]:
-    """`python -m profile_service audit` on a stopped service's database."""
-    env = base_env(PROFILE_STORE="sqlite", SQLITE_PATH=str(db), **cfg.auth_env())
+def run_audit(cfg: BenchConfig, db: Path | None = None, **store: str) -> tuple[int, str]:
+    """`python -m profile_service audit` on a stopped service's SQLite file `db`, or on the store `store` names
+    (PROFILE_STORE=firestore, GOOGLE_CLOUD_PROJECT=..., ...)."""
+    env = base_env(**(store or {"PROFILE_STORE": "sqlite", "SQLITE_PATH": str(db)}), **cfg.auth_env())
     done = subprocess.run(
         [sys.executable, "-m", "profile_service", "audit"],
         cwd=ROOT,

@@ -8,16 +8,14 @@ Afterwards: balance before - after == successful spends, and the audit passes.""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import grpc
 
-from bench.common import PROFILE_SERVICE, BenchConfig, ScenarioSkipped, combine, fmt_ms, stub_call
+from bench.common import PROFILE_SERVICE, BenchConfig, ScenarioSkipped, combine, fmt_ms, run_audit, stub_call
 from bench.grpc_load import UnaryTarget, run_load
-from bench.procs import ROOT, Proc, ProcGroup, base_env, free_port, read_status_kb
+from bench.procs import Proc, ProcGroup, base_env, free_port, read_status_kb
 from tokens.profile.v1 import profile_service_pb2 as pb
 
 NAME = "firestore_hot_user"
@@ -51,18 +49,7 @@ def _profile_proc(cfg: BenchConfig, folder, name: str, host: str, project: str, 
 
 
 def _audit(cfg: BenchConfig, host: str, project: str) -> tuple[int, str]:
-    env = base_env(
-        PROFILE_STORE="firestore", GOOGLE_CLOUD_PROJECT=project, FIRESTORE_EMULATOR_HOST=host, **cfg.auth_env()
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "profile_service", "audit"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return done.returncode, (done.stdout + done.stderr).strip()
+    return run_audit(cfg, PROFILE_STORE="firestore", GOOGLE_CLOUD_PROJECT=project, FIRESTORE_EMULATOR_HOST=host)
 
 
 def _group_peak_rss_mb(pgid: int) -> float | None:
