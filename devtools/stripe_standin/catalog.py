@@ -9,6 +9,7 @@ from .config import PriceSeed, RecurringSeed
 from .errors import invalid, missing_parameter
 from .form import as_list, to_bool, to_int
 from .ids import new_id
+from .listing import where_equal
 from .runtime import Standin
 
 
@@ -22,9 +23,7 @@ def list_prices(sd: Standin, params: dict[str, Any]) -> list[dict[str, Any]]:
     if "active" in params:
         active = to_bool(params["active"], "active")
         items = [p for p in items if p["active"] == active]
-    for key in ("type", "product", "currency"):
-        if key in params:
-            items = [p for p in items if p[key] == params[key]]
+    items = where_equal(items, params, ("type", "product", "currency"))
     if "lookup_keys" in params:
         keys = set(as_list(params["lookup_keys"]))
         items = [p for p in items if p["lookup_key"] in keys]

@@ -11,6 +11,7 @@ from .errors import invalid, missing_parameter
 from .form import as_list, to_bool, to_int
 from .ids import new_id
 from .invoices import open_invoice, pay_invoice, void_invoice
+from .listing import where_equal
 from .runtime import SYSTEM, RequestInfo, Standin
 from .store import SessionExtras
 from .subscriptions import set_status
@@ -172,9 +173,7 @@ def list_sessions(sd: Standin, params: dict[str, Any]) -> list[dict[str, Any]]:
     items = list(sd.store.sessions.values())
     for session in items:
         refresh_session(sd, session)
-    for key in ("payment_intent", "customer", "subscription", "status", "payment_link"):
-        if key in params:
-            items = [s for s in items if s.get(key) == params[key]]
+    items = where_equal(items, params, ("payment_intent", "customer", "subscription", "status", "payment_link"))
     wanted_email = (
         (params.get("customer_details") or {}).get("email")
         if isinstance(params.get("customer_details"), dict)

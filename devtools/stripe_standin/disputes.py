@@ -9,6 +9,7 @@ from . import objects
 from .errors import StripeError, invalid
 from .form import to_int
 from .ids import new_id
+from .listing import where_equal
 from .runtime import SYSTEM, Standin
 
 DISPUTE_REASONS = (
@@ -74,7 +75,5 @@ def close_dispute(sd: Standin, dispute_id: str, body: dict[str, Any]) -> tuple[d
 
 def list_disputes(sd: Standin, params: dict[str, Any]) -> list[dict[str, Any]]:
     items = list(sd.store.disputes.values())
-    for key in ("charge", "payment_intent"):
-        if key in params:
-            items = [d for d in items if d[key] == params[key]]
+    items = where_equal(items, params, ("charge", "payment_intent"))
     return items

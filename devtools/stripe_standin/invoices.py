@@ -9,6 +9,7 @@ from typing import Any
 from . import objects
 from .errors import invalid
 from .ids import new_id
+from .listing import where_equal
 from .runtime import SYSTEM, RequestInfo, Standin
 from .subscriptions import cancel_subscription
 
@@ -154,9 +155,7 @@ def renew_subscription(sd: Standin, sub_id: str) -> tuple[dict[str, Any], dict[s
 
 def list_invoices(sd: Standin, params: dict[str, Any]) -> list[dict[str, Any]]:
     items = list(sd.store.invoices.values())
-    for key in ("customer", "status", "collection_method"):
-        if key in params:
-            items = [i for i in items if i[key] == params[key]]
+    items = where_equal(items, params, ("customer", "status", "collection_method"))
     if "subscription" in params:
         items = [i for i in items if _subscription_of(i) == params["subscription"]]
     if "due_date" in params or "customer_account" in params:

@@ -11,6 +11,16 @@ from .errors import invalid, no_such
 from .form import to_int
 
 
+def where_equal(items: Iterable[dict[str, Any]], params: dict[str, Any], keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Stripe's exact-match list parameters: each of `keys` that `params` gives keeps the objects whose field
+    equals it."""
+    kept = list(items)
+    for key in keys:
+        if key in params:
+            kept = [o for o in kept if o.get(key) == params[key]]
+    return kept
+
+
 def _created_filter(value: Any) -> dict[str, int]:
     if isinstance(value, dict):
         out = {}

@@ -9,6 +9,7 @@ from . import objects
 from .errors import StripeError, invalid
 from .form import to_int
 from .ids import new_id
+from .listing import where_equal
 from .runtime import SYSTEM, RequestInfo, Standin
 from .values import metadata
 
@@ -71,9 +72,7 @@ def create_refund(sd: Standin, params: dict[str, Any], request: RequestInfo) -> 
 
 def list_refunds(sd: Standin, params: dict[str, Any]) -> list[dict[str, Any]]:
     items = list(sd.store.refunds.values())
-    for key in ("charge", "payment_intent"):
-        if key in params:
-            items = [r for r in items if r[key] == params[key]]
+    items = where_equal(items, params, ("charge", "payment_intent"))
     return items
 
 
