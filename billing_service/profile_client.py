@@ -84,8 +84,10 @@ class ProfileClient:
         )
 
     async def revoke(
-        self, uid: str, amount: int, idempotency_key: str, reason: str, source: dict[str, str]
+        self, uid: str, amount: int, idempotency_key: str, reason: str, source: dict[str, str], grant_key: str
     ) -> ppb.RevokeTokensResponse:
+        """Takes back `amount`, first from the grant made under `grant_key` (the purchase's), then in the
+        spending order."""
         return await self._client.call(
             self._stub.RevokeTokens,
             ppb.RevokeTokensRequest(
@@ -94,6 +96,7 @@ class ProfileClient:
                 idempotency_key=idempotency_key,
                 reason=reason,
                 source=source,
+                grant_idempotency_key=grant_key,
             ),
         )
 

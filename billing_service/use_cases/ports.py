@@ -56,7 +56,7 @@ class ProfilePort(Protocol):
         self, uid: str, amount: int, idempotency_key: str, source: dict[str, str]
     ) -> ppb.GrantTokensResponse: ...
     async def revoke(
-        self, uid: str, amount: int, idempotency_key: str, reason: str, source: dict[str, str]
+        self, uid: str, amount: int, idempotency_key: str, reason: str, source: dict[str, str], grant_key: str
     ) -> ppb.RevokeTokensResponse: ...
     async def set_entitlements(
         self, uid: str, *, has_access: bool, status: str, current_period_end: int | None, source_event_time: int

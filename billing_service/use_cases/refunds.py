@@ -229,7 +229,7 @@ class Refunds:
                 f"was there and the rest is the shortfall"
             )
             source.update(refund_id=step.object_id, requested_tokens=str(step.tokens))
-            return await self._revoke(purchase.uid, step, reason, source)
+            return await self._revoke(purchase, step, reason, source)
         if step.kind is StepKind.TAKE_DISPUTE:
             reason = (
                 f"Stripe dispute {step.object_id} of charge {charge.id}: takes back {step.tokens} of the "
@@ -237,7 +237,7 @@ class Refunds:
                 f"if the balance was lower, the entry takes what was there and the rest is the shortfall"
             )
             source.update(dispute_id=step.object_id, requested_tokens=str(step.tokens))
-            return await self._revoke(purchase.uid, step, reason, source)
+            return await self._revoke(purchase, step, reason, source)
         # A give-back: exactly what the entry it reverses cost the user.
         reverses = (
             keys.refund_revocation(step.object_id)
@@ -253,9 +253,12 @@ class Refunds:
         )
         return Applied(step, result.already_applied, result.balance)
 
-    async def _revoke(self, uid: str, step: Step, reason: str, source: dict[str, str]) -> Applied:
+    async def _revoke(self, purchase: _Purchase, step: Step, reason: str, source: dict[str, str]) -> Applied:
+        uid = purchase.uid
         try:
-            result = await self._profile.revoke(uid, step.tokens, step.key, reason, source)
+            # From the purchase's own grant first (RevokeTokens.grant_idempotency_key), then the spending order.
+            grant_key = keys.checkout_grant(purchase.session_id)
+            result = await self._profile.revoke(uid, step.tokens, step.key, reason, source, grant_key)
         except ProfileCallError as exc:
             if exc.reason != "IDEMPOTENCY_KEY_REUSED":
                 raise

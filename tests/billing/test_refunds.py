@@ -102,3 +102,23 @@ async def test_refund_arriving_before_the_checkout_event_still_nets_to_zero(
     assert (await get_profile(sqlite_profile, uid)).tokens == 0
     assert sorted(e.amount for e in await history(sqlite_profile, uid)) == [-5, 5]
     assert await _audit_ok(sqlite_profile)
+
+
+async def test_a_refund_takes_back_its_purchases_tokens_not_promotional_ones(
+    billing: RunningBilling, relay: WebhookRelay, standin: Standin, sqlite_profile: RunningProfile, uid: str
+):
+    await new_user(sqlite_profile, uid)
+    promo = await sqlite_profile.stub.GrantTokens(
+        ppb.GrantTokensRequest(uid=uid, amount=20, type=ppb.TOKEN_ENTRY_TYPE_PROMOTIONAL, idempotency_key="welcome")
+    )
+    bought = await _buy(billing, standin, uid)
+    grant_entry = next(e for e in await history(sqlite_profile, uid) if e.type == ppb.TOKEN_ENTRY_TYPE_PURCHASE)
+
+    await standin.ctl.refund_charge(bought["charge"])
+    newest = (await history(sqlite_profile, uid))[0]
+    # The spending order alone would take promotional tokens first; the refund names the purchase's grant.
+    assert newest.type == ppb.TOKEN_ENTRY_TYPE_REFUND
+    assert [(a.grant_id, a.amount) for a in newest.allocations] == [(grant_entry.entry_id, 5)]
+    assert promo.entry.entry_id != grant_entry.entry_id
+    assert (await get_profile(sqlite_profile, uid)).tokens == 20
+    assert await _audit_ok(sqlite_profile)

@@ -374,9 +374,9 @@ class FakeProfile:
         return await self.link_stripe_customer(uid, customer_id)
 
     async def revoke(
-        self, uid: str, amount: int, idempotency_key: str, reason: str, source: dict[str, str]
+        self, uid: str, amount: int, idempotency_key: str, reason: str, source: dict[str, str], grant_key: str
     ) -> ppb.RevokeTokensResponse:
-        entry, replay = self._apply("RevokeTokens", uid, idempotency_key, -amount, (amount, reason))
+        entry, replay = self._apply("RevokeTokens", uid, idempotency_key, -amount, (amount, reason, grant_key))
         return ppb.RevokeTokensResponse(
             entry=self._pb(entry),
             balance=entry.balance_after,
